@@ -1,0 +1,188 @@
+//! Loading and validating a bundle: `config.json` plus the root filesystem.
+//!
+//! The spec ("Filesystem Bundle", bundle.md) makes `config.json` the whole
+//! contract between the caller and the runtime. Every check here runs before
+//! `create` touches anything, so a bad bundle leaves nothing behind, and each
+//! error names the file and field (with line:column for JSON syntax).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("bundle {path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{column}: {msg}")]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        msg: String,
+    },
+    #[error("{path}: {field}: {why}")]
+    Field { path: PathBuf, field: String, why: String },
+}
+
+/// A validated bundle. Paths are absolute, so the container keeps working
+/// whatever the caller's working directory becomes.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+}
+
+impl Bundle {
+    /// Read `<dir>/config.json`, parse it, resolve `root.path` and validate.
+    pub fn load(dir: &Path) -> Result<Self, BundleError> {
+        let dir = std::fs::canonicalize(dir).map_err(|source| BundleError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let config = dir.join("config.json");
+        let text = std::fs::read_to_string(&config).map_err(|source| BundleError::Read {
+            path: config.clone(),
+            source,
+        })?;
+        let spec = parse_config(&config, &text)?;
+        let field = |field: &str, why: String| BundleError::Field {
+            path: config.clone(),
+            field: field.to_string(),
+            why,
+        };
+        validate(&spec).map_err(|(f, why)| field(f, why))?;
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| field("root", "missing (required on Linux)".into()))?;
+        let rootfs = dir.join(root.path());
+        let meta =
+            std::fs::metadata(&rootfs).map_err(|e| field("root.path", format!("{}: {}", rootfs.display(), e)))?;
+        if !meta.is_dir() {
+            return Err(field("root.path", format!("{}: not a directory", rootfs.display())));
+        }
+        Ok(Bundle { dir, rootfs, spec })
+    }
+}
+
+/// Parse config.json text; syntax and type errors carry line:column.
+pub fn parse_config(path: &Path, text: &str) -> Result<Spec, BundleError> {
+    serde_json::from_str::<Spec>(text).map_err(|e| {
+        // serde_json appends " at line L column C"; we lead with it instead.
+        let full = e.to_string();
+        let msg = match full.rfind(" at line ") {
+            Some(i) => full[..i].to_string(),
+            None => full,
+        };
+        BundleError::Json {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            msg,
+        }
+    })
+}
+
+/// The runtime's own rules on a parsed config, beyond what the types enforce.
+/// Returns the offending field and why.
+pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
+    check_version(spec.version())?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or(("process", "missing: there is nothing to run".to_string()))?;
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err(("process.args", "must name a program to run".into())),
+    }
+    if !process.cwd().is_absolute() {
+        return Err((
+            "process.cwd",
+            format!("must be an absolute path, got {:?}", process.cwd()),
+        ));
+    }
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let mut seen = HashSet::new();
+    for ns in &namespaces {
+        if !seen.insert(ns.typ()) {
+            return Err((
+                "linux.namespaces",
+                format!("namespace type {} is listed twice", ns.typ()),
+            ));
+        }
+        if let Some(path) = ns.path() {
+            if !path.is_absolute() {
+                return Err((
+                    "linux.namespaces",
+                    format!("path of the {} namespace must be absolute, got {path:?}", ns.typ()),
+                ));
+            }
+        }
+    }
+    let has_new = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
+    if !has_new(LinuxNamespaceType::Mount) {
+        return Err((
+            "linux.namespaces",
+            "a mount namespace is required: without one the container's mounts would land on the host".into(),
+        ));
+    }
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_new(LinuxNamespaceType::Uts) {
+        return Err((
+            "hostname",
+            "set without a UTS namespace: it would change the host's hostname (config.md: hostname)".into(),
+        ));
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            return Err((
+                "mounts",
+                format!("mounts[{i}].destination must be absolute, got {:?}", m.destination()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// config.md: ociVersion is SemVer. Every 1.x is accepted (unknown fields are
+/// ignored, as the spec allows); another major is a different contract.
+pub fn check_version(version: &str) -> Result<(), (&'static str, String)> {
+    let major = version.split('.').next().unwrap_or("");
+    match major {
+        "1" => Ok(()),
+        "" => Err(("ociVersion", "missing".into())),
+        _ => Err((
+            "ociVersion",
+            format!("unsupported version {version:?}: this runtime implements 1.x"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_carry_line_and_column() {
+        let err = parse_config(Path::new("c.json"), "{\n  \"ociVersion\": \"1.0.0\",\n  oops\n}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.json:3:3: "), "{err}");
+    }
+
+    #[test]
+    fn versions() {
+        assert!(check_version("1.0.2-dev").is_ok());
+        assert!(check_version("1.3.0").is_ok());
+        assert!(check_version("2.0.0").is_err());
+        assert!(check_version("").is_err());
+        assert!(check_version("0.2.0").is_err());
+    }
+}

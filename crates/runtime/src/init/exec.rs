@@ -1,0 +1,191 @@
+//! The last steps before the user's program runs (config.md "Process"):
+//! find the executable, then — after `start` — switch user, change
+//! directory, set NoNewPrivileges, close stray fds and `execve`.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::stat::Mode;
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{PosixRlimitType, Spec};
+
+use crate::sys;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything `execve` needs, computed before the init reports ready so
+/// that a missing binary fails `create`, not `start`.
+pub struct Exec {
+    path: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    uid: Uid,
+    gid: Gid,
+    groups: Vec<Gid>,
+    umask: Mode,
+    cwd: PathBuf,
+    no_new_privileges: bool,
+}
+
+pub fn prepare(spec: &Spec) -> Result<Exec, String> {
+    let process = spec.process().as_ref().ok_or("process: missing")?;
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let arg0 = args.first().ok_or("process.args: empty")?;
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_string();
+    let program = find_executable(arg0, &path_var)?;
+    let user = process.user();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(user.uid()).unwrap_or_else(|| "/".into())));
+    }
+
+    apply_rlimits(spec)?;
+
+    // config.md: cwd is absolute (checked at load); runc creates it if the
+    // image lacks it.
+    let cwd = process.cwd().clone();
+    if !cwd.is_dir() {
+        std::fs::create_dir_all(&cwd).map_err(|e| format!("process.cwd {}: {e}", cwd.display()))?;
+    }
+
+    let cstr = |s: &str, what: &str| CString::new(s).map_err(|_| format!("{what}: contains a NUL byte"));
+    Ok(Exec {
+        path: CString::new(program.as_os_str().as_bytes()).map_err(|_| "process.args[0]: NUL byte")?,
+        argv: args.iter().map(|a| cstr(a, "process.args")).collect::<Result<_, _>>()?,
+        env: env.iter().map(|e| cstr(e, "process.env")).collect::<Result<_, _>>()?,
+        uid: Uid::from_raw(user.uid()),
+        gid: Gid::from_raw(user.gid()),
+        groups: user
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|g| Gid::from_raw(*g))
+            .collect(),
+        umask: Mode::from_bits_truncate(user.umask().unwrap_or(0o022)),
+        cwd,
+        no_new_privileges: process.no_new_privileges().unwrap_or(false),
+    })
+}
+
+/// Become the user and run the program. Returns only with an error.
+pub fn finish(e: Exec) -> Result<(), String> {
+    // Supplementary groups first: after setuid we may no longer change them.
+    nix::unistd::setgroups(&e.groups).map_err(|err| format!("setgroups {:?}: {}", e.groups, err.desc()))?;
+    nix::unistd::setgid(e.gid).map_err(|err| format!("setgid {}: {}", e.gid, err.desc()))?;
+    nix::unistd::setuid(e.uid).map_err(|err| format!("setuid {}: {}", e.uid, err.desc()))?;
+    nix::sys::stat::umask(e.umask);
+    nix::unistd::chdir(&e.cwd).map_err(|err| format!("chdir to process.cwd {}: {}", e.cwd.display(), err.desc()))?;
+    if e.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().map_err(|err| format!("prctl(PR_SET_NO_NEW_PRIVS): {}", err.desc()))?;
+    }
+    // Nothing the runtime opened may reach the program (CVE-2024-21626).
+    sys::cloexec_from(3).map_err(|err| format!("close_range: {}", err.desc()))?;
+    let mut argv: Vec<*const libc::c_char> = e.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let err = sys::execve(&e.path, &argv, &e.env)
+        .err()
+        .map_or("returned".into(), |x| x.desc().to_string());
+    Err(format!("exec {}: {err}", e.path.to_string_lossy()))
+}
+
+/// `exec.LookPath` semantics: a name with a slash is used as is, otherwise
+/// each `$PATH` entry is tried. The result must be an executable file.
+pub fn find_executable(arg0: &str, path_var: &str) -> Result<PathBuf, String> {
+    if arg0.contains('/') {
+        return check_executable(Path::new(arg0))
+            .map(|()| PathBuf::from(arg0))
+            .map_err(|why| format!("process.args[0] {arg0:?}: {why}"));
+    }
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(arg0);
+        if check_executable(&candidate).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(format!(
+        "process.args[0] {arg0:?}: executable file not found in $PATH ({path_var})"
+    ))
+}
+
+fn check_executable(p: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    if meta.is_dir() {
+        return Err(format!("{} is a directory", p.display()));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!("{} is not executable", p.display()));
+    }
+    Ok(())
+}
+
+/// `HOME` from the container's /etc/passwd, as runc sets it when unset.
+fn home_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+    })
+}
+
+/// `process.rlimits` (config.md "POSIX process"): set before exec; a hard
+/// limit above the runtime's own needs CAP_SYS_RESOURCE, and the error says
+/// which limit and what was asked.
+fn apply_rlimits(spec: &Spec) -> Result<(), String> {
+    let Some(process) = spec.process() else { return Ok(()) };
+    for rl in process.rlimits().iter().flatten() {
+        let res = match rl.typ() {
+            PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+            PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+            PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+            PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+            PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+            PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+            PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+            PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+            PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+            PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+            PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+            PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+            PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+            PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+            PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+            PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
+        };
+        setrlimit(res, rl.soft(), rl.hard()).map_err(|e| {
+            format!(
+                "process.rlimits: setting {:?} to soft {} hard {}: {}",
+                res,
+                rl.soft(),
+                rl.hard(),
+                e.desc()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup() {
+        assert_eq!(
+            find_executable("sh", "/nonexistent:/bin").ok(),
+            Some(PathBuf::from("/bin/sh"))
+        );
+        assert!(find_executable("definitely-not-here", "/bin").is_err());
+        assert!(find_executable("/etc/passwd", "")
+            .unwrap_err()
+            .contains("not executable"));
+        assert!(find_executable("/bin", "").unwrap_err().contains("directory"));
+    }
+}

@@ -1,0 +1,112 @@
+//! What runs inside: `mini-containerd init`, the container's PID 1 until it
+//! execs the user's program.
+//!
+//! The order matters and follows the spec's lifecycle (runtime.md steps 2
+//! and 8): namespaces → hostname → mounts and `/dev` → `pivot_root` →
+//! masked/read-only paths → rlimits → report ready → wait on the exec FIFO
+//! → user, cwd, NoNewPrivileges → close fds → `execve`.
+
+mod exec;
+pub mod mount_opts;
+mod namespaces;
+pub mod rootfs;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::sys::stat::Mode;
+
+use crate::process::channel::{self, Bootstrap, FromInit, ToInit, INIT_FD_ENV};
+use crate::sys;
+
+/// Entry point of `mini-containerd init`. Never returns.
+pub fn main() -> ! {
+    let code = match run() {
+        Ok(()) => 0,
+        Err(msg) => {
+            eprintln!("mini-containerd init: {msg}");
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn run() -> Result<(), String> {
+    let fd: i32 = std::env::var(INIT_FD_ENV)
+        .map_err(|_| "not started by mini-containerd (no sync channel); `init` is internal".to_string())?
+        .parse()
+        .map_err(|_| format!("{INIT_FD_ENV} is not an fd number"))?;
+    std::env::remove_var(INIT_FD_ENV);
+    let sock: OwnedFd = sys::adopt_inherited_fd(fd).map_err(|e| format!("sync channel fd {fd}: {}", e.desc()))?;
+    let mut sock = UnixStream::from(sock);
+    let ToInit::Bootstrap(boot) = channel::recv(&mut sock).map_err(|e| format!("waiting for the bootstrap: {e}"))?;
+
+    let prepared = match setup(&boot) {
+        Ok(p) => p,
+        Err(msg) => {
+            // The runtime prints it; if it is gone, stderr is all we have.
+            if channel::send(&mut sock, &FromInit::Failed(msg.clone())).is_err() {
+                return Err(msg);
+            }
+            std::process::exit(1);
+        }
+    };
+    channel::send(&mut sock, &FromInit::Ready).map_err(|e| format!("reporting ready: {e}"))?;
+    drop(sock);
+
+    wait_for_start(&prepared.fifo)?;
+    exec::finish(prepared.exec)
+}
+
+struct Prepared {
+    fifo: OwnedFd,
+    exec: exec::Exec,
+}
+
+/// Build the container around ourselves. Each error names its step.
+fn setup(boot: &Bootstrap) -> Result<Prepared, String> {
+    let spec = &boot.spec;
+    // Modes in config.json (devices, fileMode) are meant literally.
+    nix::sys::stat::umask(Mode::empty());
+
+    namespaces::enter(spec)?;
+    if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(hostname).map_err(|e| format!("sethostname {hostname:?}: {}", e.desc()))?;
+    }
+
+    rootfs::prepare_root(spec, &boot.rootfs)?;
+    let root = rootfs::Root::open(&boot.rootfs)?;
+    rootfs::mount_all(&root, spec, &boot.bundle)?;
+    if rootfs::needs_dev_setup(spec) {
+        rootfs::setup_dev(&root)?;
+    }
+    drop(root);
+    // The FIFO lives in the state directory, which pivot_root hides: keep an
+    // O_PATH fd now and reopen it for writing through /proc/self/fd later.
+    let fifo = sys::openat2(libc::AT_FDCWD, &boot.fifo, libc::O_PATH, 0, 0)
+        .map_err(|e| format!("opening {}: {}", boot.fifo.display(), e.desc()))?;
+    rootfs::pivot_root(&boot.rootfs)?;
+    rootfs::mask_and_protect(spec)?;
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        rootfs::readonly_root()?;
+    }
+    if !Path::new(&format!("/proc/self/fd/{}", fifo.as_raw_fd())).exists() {
+        return Err("waiting for start needs /proc in the container: add a proc mount at /proc".into());
+    }
+
+    let exec = exec::prepare(spec)?;
+    Ok(Prepared { fifo, exec })
+}
+
+/// Block until `start` opens the FIFO, then hand it one byte: the signal
+/// that `start` has released us.
+fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
+    use std::io::Write;
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("opening exec FIFO for writing: {e}"))?;
+    f.write_all(b"0").map_err(|e| format!("writing exec FIFO: {e}"))
+}

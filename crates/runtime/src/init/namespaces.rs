@@ -1,0 +1,49 @@
+//! Namespaces (config-linux.md "Namespaces"): each entry is either joined
+//! (`path`, with setns) or created (unshare). The PID namespace is the
+//! exception: the runtime made it with `clone`, since `unshare` and `setns`
+//! of a PID namespace only move future children.
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// Join and create every namespace but the PID one.
+pub fn enter(spec: &Spec) -> Result<(), String> {
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let mut new = CloneFlags::empty();
+    for ns in &namespaces {
+        let t = ns.typ();
+        if t == LinuxNamespaceType::Pid {
+            continue;
+        }
+        if matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Time) {
+            return Err(format!("linux.namespaces: the {t} namespace is not supported yet"));
+        }
+        match ns.path() {
+            Some(path) => {
+                let f =
+                    std::fs::File::open(path).map_err(|e| format!("opening {t} namespace {}: {e}", path.display()))?;
+                nix::sched::setns(&f, flag(t))
+                    .map_err(|e| format!("joining {t} namespace {}: {}", path.display(), e.desc()))?;
+            }
+            None => new |= flag(t),
+        }
+    }
+    nix::sched::unshare(new).map_err(|e| format!("unshare({new:?}): {}", e.desc()))
+}

@@ -1,0 +1,545 @@
+//! The container's root filesystem: mounts, `/dev`, `pivot_root`, masked and
+//! read-only paths (config.md "Root", "Mounts"; config-linux.md "Masked
+//! Paths", "Readonly Paths", "Default Devices").
+//!
+//! Every path under the rootfs is resolved with `openat2(RESOLVE_IN_ROOT)`
+//! relative to an fd of the rootfs, and mounts target `/proc/self/fd/N` of
+//! the resolved fd: a symlink planted in the image (`/proc -> /`, `a -> ../../..`)
+//! can never make us mount onto the host (CVE-2021-30465).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{Mode, SFlag};
+use oci_spec::runtime::{Mount, Spec};
+
+use super::mount_opts::{self, MountOptions};
+use crate::sys;
+
+type Res<T> = Result<T, String>;
+
+fn fail(what: impl std::fmt::Display) -> impl FnOnce(Errno) -> String {
+    move |e| format!("{what}: {}", e.desc())
+}
+
+/// `/proc/self/fd/N`: a path the kernel resolves to exactly the object the
+/// fd refers to, whatever has happened to the name since.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// The rootfs as a directory fd, and the operations confined to it.
+pub struct Root {
+    fd: OwnedFd,
+}
+
+impl Root {
+    pub fn open(host_path: &Path) -> Res<Root> {
+        let fd = sys::openat2(libc::AT_FDCWD, host_path, libc::O_PATH | libc::O_DIRECTORY, 0, 0)
+            .map_err(fail(format!("opening rootfs {}", host_path.display())))?;
+        Ok(Root { fd })
+    }
+
+    /// Open `path` (container-absolute) as an O_PATH fd, resolved inside.
+    pub fn open_path(&self, path: &Path) -> Result<OwnedFd, Errno> {
+        sys::openat2(
+            self.fd.as_raw_fd(),
+            &relative(path),
+            libc::O_PATH,
+            0,
+            sys::RESOLVE_IN_ROOT,
+        )
+    }
+
+    /// `mkdir -p` inside the rootfs; returns an fd of the final directory.
+    pub fn mkdir_all(&self, path: &Path) -> Res<OwnedFd> {
+        let mut prefix = PathBuf::new();
+        let mut cur = self.open_dir(&prefix).map_err(fail("opening rootfs"))?;
+        for comp in relative(path).components().filter(|c| *c != Component::CurDir) {
+            prefix.push(comp);
+            cur = match self.open_dir(&prefix) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => {
+                    let name = comp.as_os_str();
+                    match nix::sys::stat::mkdirat(Some(cur.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(fail(format!("creating directory {}", show(&prefix)))(e)),
+                    }
+                    self.open_dir(&prefix)
+                        .map_err(fail(format!("opening directory {}", show(&prefix))))?
+                }
+                Err(e) => return Err(fail(format!("opening directory {}", show(&prefix)))(e)),
+            };
+        }
+        Ok(cur)
+    }
+
+    /// Make sure a file exists at `path` (for bind-mounting a file onto it).
+    pub fn ensure_file(&self, path: &Path) -> Res<OwnedFd> {
+        if let Ok(fd) = self.open_path(path) {
+            return Ok(fd);
+        }
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        let name = path
+            .file_name()
+            .ok_or_else(|| format!("{}: not a file path", path.display()))?;
+        let dir = self.mkdir_all(parent)?;
+        // O_NOFOLLOW|O_EXCL: never create through a symlink planted here.
+        match nix::fcntl::openat(
+            Some(dir.as_raw_fd()),
+            name,
+            nix::fcntl::OFlag::O_CREAT
+                | nix::fcntl::OFlag::O_EXCL
+                | nix::fcntl::OFlag::O_WRONLY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        ) {
+            Ok(fd) => drop(nix::unistd::close(fd)),
+            Err(Errno::EEXIST) => {}
+            Err(e) => return Err(fail(format!("creating file {}", path.display()))(e)),
+        }
+        self.open_path(path)
+            .map_err(fail(format!("opening {}", path.display())))
+    }
+
+    fn open_dir(&self, rel: &Path) -> Result<OwnedFd, Errno> {
+        let p = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        sys::openat2(
+            self.fd.as_raw_fd(),
+            p,
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+            sys::RESOLVE_IN_ROOT,
+        )
+    }
+}
+
+/// The path relative to the rootfs fd; `/` itself becomes `.`.
+fn relative(path: &Path) -> PathBuf {
+    let rel: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir))
+        .collect();
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    }
+}
+
+fn show(rel: &Path) -> String {
+    format!("/{}", rel.display())
+}
+
+/// Step 1: make our copy of the host's mounts stop propagating back to the
+/// host (`linux.rootfsPropagation`, rslave by default as in runc), then bind
+/// the rootfs onto itself so it is a mount point, as `pivot_root` requires.
+pub fn prepare_root(spec: &Spec, rootfs: &Path) -> Res<()> {
+    let propagation = match spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some(p) => {
+            mount_opts::propagation(p).ok_or_else(|| format!("linux.rootfsPropagation: unknown propagation {p:?}"))?
+        }
+    };
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .map_err(fail("making / non-propagating (linux.rootfsPropagation)"))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(fail(format!("bind-mounting rootfs {} onto itself", rootfs.display())))?;
+    Ok(())
+}
+
+/// Step 2: every entry of `mounts`, in order (config.md: "the runtime MUST
+/// mount entries in the listed order").
+pub fn mount_all(root: &Root, spec: &Spec, bundle: &Path) -> Res<()> {
+    for m in spec.mounts().iter().flatten() {
+        mount_one(root, m, bundle)?;
+    }
+    Ok(())
+}
+
+fn mount_one(root: &Root, m: &Mount, bundle: &Path) -> Res<()> {
+    let dest = m.destination();
+    let typ = m.typ().as_deref().unwrap_or("");
+    let mut opts = mount_opts::parse(m.options().as_deref().unwrap_or(&[]));
+    if typ == "bind" {
+        opts.flags |= MsFlags::MS_BIND;
+    }
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(root, dest, &opts);
+    }
+    let step = |what: &str| format!("mount {} on {} ({what})", typ_or_bind(typ, &opts), dest.display());
+
+    if opts.is_bind() {
+        let source = m
+            .source()
+            .as_deref()
+            .ok_or_else(|| step("bind mount without a source"))?;
+        let source = if source.is_absolute() {
+            source.to_path_buf()
+        } else {
+            bundle.join(source)
+        };
+        let meta =
+            std::fs::metadata(&source).map_err(|e| format!("{}: source {}: {e}", step("stat"), source.display()))?;
+        let target = if meta.is_dir() {
+            root.mkdir_all(dest)?
+        } else {
+            root.ensure_file(dest)?
+        };
+        mount(
+            Some(&source),
+            &fd_path(&target),
+            None::<&str>,
+            opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+            None::<&str>,
+        )
+        .map_err(fail(step(&format!("bind from {}", source.display()))))?;
+        let remount = opts.bind_remount_flags();
+        if !remount.is_empty() {
+            // The fd still names the directory *under* the new mount: reopen
+            // so the remount reaches the bind mount itself.
+            let top = root.open_path(dest).map_err(fail(step("reopening")))?;
+            mount(
+                None::<&str>,
+                &fd_path(&top),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount,
+                None::<&str>,
+            )
+            .map_err(fail(step("remounting with options")))?;
+        }
+    } else {
+        let target = root.mkdir_all(dest)?;
+        let source = m
+            .source()
+            .as_deref()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(typ));
+        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+        mount(Some(&source), &fd_path(&target), Some(typ), opts.flags, data).map_err(fail(step("mount")))?;
+    }
+    if !opts.propagation.is_empty() {
+        let top = root.open_path(dest).map_err(fail(step("reopening")))?;
+        mount(
+            None::<&str>,
+            &fd_path(&top),
+            None::<&str>,
+            opts.propagation,
+            None::<&str>,
+        )
+        .map_err(fail(step("setting propagation")))?;
+    }
+    Ok(())
+}
+
+fn typ_or_bind(typ: &str, opts: &MountOptions) -> String {
+    if opts.is_bind() {
+        "bind".to_string()
+    } else {
+        typ.to_string()
+    }
+}
+
+/// A `cgroup` mount. On a cgroup v2 host: cgroup2. On v1 or hybrid hosts,
+/// as runc does: a tmpfs holding one bind mount per v1 hierarchy, each
+/// showing the container's own cgroup directory of that hierarchy.
+fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOptions) -> Res<()> {
+    let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+    let target = root.mkdir_all(dest)?;
+    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false);
+    if unified {
+        return mount(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), flags, None::<&str>)
+            .map_err(fail(format!("mount cgroup2 on {}", dest.display())));
+    }
+    mount(
+        Some("tmpfs"),
+        &fd_path(&target),
+        Some("tmpfs"),
+        flags - MsFlags::MS_RDONLY,
+        Some("mode=755"),
+    )
+    .map_err(fail(format!("mount tmpfs for cgroup v1 on {}", dest.display())))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("reading /proc/self/cgroup: {e}"))?;
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("reading /proc/self/mountinfo: {e}"))?;
+    for (mountpoint, cg_path) in v1_hierarchies(&own, &mountinfo) {
+        let Some(name) = mountpoint.file_name() else { continue };
+        let sub = dest.join(name);
+        let host_dir = mountpoint.join(cg_path.trim_start_matches('/'));
+        let sub_fd = root.mkdir_all(&sub)?;
+        let step = format!("bind cgroup {} on {}", host_dir.display(), sub.display());
+        mount(
+            Some(&host_dir),
+            &fd_path(&sub_fd),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(fail(&step))?;
+        let top = root.open_path(&sub).map_err(fail(&step))?;
+        mount(
+            None::<&str>,
+            &fd_path(&top),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+            None::<&str>,
+        )
+        .map_err(fail(&step))?;
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        let top = root.open_path(dest).map_err(fail("reopening cgroup tmpfs"))?;
+        mount(
+            None::<&str>,
+            &fd_path(&top),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | flags,
+            Some("mode=755"),
+        )
+        .map_err(fail(format!("remounting {} read-only", dest.display())))?;
+    }
+    Ok(())
+}
+
+/// Pair each v1 hierarchy's mount point with our cgroup path in it, from
+/// `/proc/self/cgroup` (`N:controllers:/path`) and `/proc/self/mountinfo`.
+fn v1_hierarchies(own: &str, mountinfo: &str) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut post = post.split_whitespace();
+        if post.next() != Some("cgroup") {
+            continue;
+        }
+        let super_opts = post.nth(1).unwrap_or("");
+        let Some(mountpoint) = pre.split_whitespace().nth(4) else {
+            continue;
+        };
+        for entry in own.lines() {
+            let mut parts = entry.splitn(3, ':');
+            let (_, controllers, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+            if controllers.is_empty() {
+                continue;
+            }
+            let all_in = controllers.split(',').all(|c| super_opts.split(',').any(|o| o == c));
+            if all_in {
+                out.push((PathBuf::from(mountpoint), path.to_string()));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The devices every container gets (config-linux.md "Default Devices").
+const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// Is `/dev` a bind mount from the config? Then it is the caller's, and we
+/// leave it alone (as runc does).
+pub fn needs_dev_setup(spec: &Spec) -> bool {
+    !spec.mounts().iter().flatten().any(|m| {
+        m.destination() == Path::new("/dev")
+            && (m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
+    })
+}
+
+/// Step 3: device nodes and the conventional symlinks in `/dev`.
+pub fn setup_dev(root: &Root) -> Res<()> {
+    let dev = root.mkdir_all(Path::new("/dev"))?;
+    for &(name, major, minor) in DEFAULT_DEVICES {
+        let made = nix::sys::stat::mknodat(
+            Some(dev.as_raw_fd()),
+            name,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(major, minor),
+        );
+        match made {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            // In a user namespace mknod is refused: bind the host's node.
+            Err(Errno::EPERM) => {
+                let path = Path::new("/dev").join(name);
+                let target = root.ensure_file(&path)?;
+                mount(
+                    Some(&Path::new("/dev").join(name)),
+                    &fd_path(&target),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(fail(format!("bind-mounting host /dev/{name}")))?;
+            }
+            Err(e) => return Err(fail(format!("mknod /dev/{name}"))(e)),
+        }
+    }
+    let links: &[(&str, &str)] = &[
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ];
+    let mut links = links.to_vec();
+    if Path::new("/proc/kcore").exists() {
+        links.push(("core", "/proc/kcore"));
+    }
+    for (name, target) in links {
+        match nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(fail(format!("symlink /dev/{name} -> {target}"))(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Step 4: make the rootfs our `/` with `pivot_root(".", ".")`: the old root
+/// ends up stacked on top of the new one, and we detach it. Unlike chroot,
+/// nothing of the host stays reachable through `..` or open directories.
+pub fn pivot_root(rootfs: &Path) -> Res<()> {
+    nix::unistd::chdir(rootfs).map_err(fail(format!("chdir {}", rootfs.display())))?;
+    sys::pivot_root(Path::new("."), Path::new(".")).map_err(fail(format!("pivot_root {}", rootfs.display())))?;
+    // Keep the detach of the old root from propagating to the host.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(fail("making the old root a slave"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(fail("detaching the old root"))?;
+    nix::unistd::chdir("/").map_err(fail("chdir /"))
+}
+
+/// After `pivot_root`: `linux.maskedPaths` (files hidden behind `/dev/null`,
+/// directories behind an empty read-only tmpfs) and `linux.readonlyPaths`.
+pub fn mask_and_protect(spec: &Spec) -> Res<()> {
+    let Some(linux) = spec.linux() else { return Ok(()) };
+    let root = Root::open(Path::new("/"))?;
+    if let Some(masked) = linux.masked_paths() {
+        // Bind from an fd we checked is the real null device, never from a
+        // name the image could have replaced (CVE-2025-31133).
+        let null = std::fs::File::open("/dev/null").map_err(|e| format!("opening /dev/null for maskedPaths: {e}"))?;
+        let st = nix::sys::stat::fstat(null.as_raw_fd()).map_err(fail("stat /dev/null"))?;
+        let is_null = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && st.st_rdev == nix::sys::stat::makedev(1, 3);
+        if !is_null {
+            return Err("maskedPaths: /dev/null in the container is not the null device".into());
+        }
+        let null_fd: OwnedFd = null.into();
+        for p in masked {
+            let Ok(fd) = root.open_path(Path::new(p)) else { continue };
+            let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(fail(format!("stat masked path {p}")))?;
+            let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+            let res = if is_dir {
+                mount(
+                    Some("tmpfs"),
+                    &fd_path(&fd),
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    Some("size=0k,mode=755"),
+                )
+            } else {
+                mount(
+                    Some(&fd_path(&null_fd)),
+                    &fd_path(&fd),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+            };
+            res.map_err(fail(format!("masking {p} (linux.maskedPaths)")))?;
+        }
+    }
+    for p in linux.readonly_paths().iter().flatten() {
+        let Ok(fd) = root.open_path(Path::new(p)) else { continue };
+        mount(
+            Some(&fd_path(&fd)),
+            &fd_path(&fd),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(fail(format!("bind {p} (linux.readonlyPaths)")))?;
+        let top = root.open_path(Path::new(p)).map_err(fail(format!("reopening {p}")))?;
+        remount_readonly(&top).map_err(fail(format!("remounting {p} read-only (linux.readonlyPaths)")))?;
+    }
+    Ok(())
+}
+
+/// `root.readonly`: remount `/` read-only once everything is mounted on it.
+pub fn readonly_root() -> Res<()> {
+    let root = Root::open(Path::new("/"))?;
+    let fd = root.open_path(Path::new("/")).map_err(fail("opening /"))?;
+    remount_readonly(&fd).map_err(fail("remounting / read-only (root.readonly)"))
+}
+
+/// Remount read-only, keeping the nosuid/nodev/noexec flags the mount has:
+/// a bind remount that dropped them would be refused (or would loosen them).
+fn remount_readonly(fd: &OwnedFd) -> Result<(), Errno> {
+    use nix::sys::statvfs::FsFlags;
+    let st = nix::sys::statvfs::fstatvfs(fd)?;
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    for (have, want) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if st.flags().contains(have) {
+            flags |= want;
+        }
+    }
+    mount(None::<&str>, &fd_path(fd), None::<&str>, flags, None::<&str>)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hierarchies_pair_controllers_with_paths() {
+        let own = "12:pids:/user.slice\n3:cpu:/a\n1:name=systemd:/init.scope\n0::/x\n";
+        let mi = "30 25 0:26 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu\n\
+                  31 25 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
+                  32 25 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+                  33 25 0:29 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        let got = v1_hierarchies(own, mi);
+        assert_eq!(
+            got,
+            vec![
+                (PathBuf::from("/sys/fs/cgroup/cpu"), "/a".to_string()),
+                (PathBuf::from("/sys/fs/cgroup/pids"), "/user.slice".to_string()),
+                (PathBuf::from("/sys/fs/cgroup/systemd"), "/init.scope".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn relative_strips_root() {
+        assert_eq!(relative(Path::new("/dev/pts")), PathBuf::from("dev/pts"));
+        assert_eq!(relative(Path::new("/")), PathBuf::from("."));
+    }
+}

@@ -1,0 +1,165 @@
+//! `create`: build the container and leave its init waiting on the FIFO
+//! (runtime.md "Create"; lifecycle steps 1–2).
+
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
+use tracing::{debug, info_span};
+
+use crate::bundle::Bundle;
+use crate::error::{Context, Error, Result};
+use crate::process::channel::{self, Bootstrap, ChannelError, FromInit, ToInit};
+use crate::process::spawn::{spawn_init, InitSpawn};
+use crate::state::{self, ContainerDir, StateRoot, Status, Stored};
+
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+}
+
+/// A created container whose init is our child. The directory stays locked
+/// while this value lives.
+pub struct Created {
+    pub dir: ContainerDir,
+    pub stored: Stored,
+    pub pid: Pid,
+}
+
+pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
+    state::validate_id(&opts.id)?;
+    let bundle = info_span!("load_config").in_scope(|| Bundle::load(&opts.bundle))?;
+    let dir = root.create_container(&opts.id)?;
+    // From here on, anything that fails must undo what was made.
+    let mut undo = Undo {
+        dir: Some(dir),
+        pid: None,
+    };
+    let created = build(&mut undo, &bundle, opts)?;
+    undo.disarm();
+    Ok(created)
+}
+
+fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Created> {
+    let dir = undo
+        .dir
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("internal: no container dir".into()))?;
+    let fifo = dir.fifo_path();
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).context(|| format!("mkfifo {}", fifo.display()))?;
+
+    let spawn = init_spawn(bundle)?;
+    let (mut sock, child_sock) = UnixStream::pair().context(|| "socketpair for the sync channel".into())?;
+    let pid = info_span!("spawn_init")
+        .in_scope(|| spawn_init(spawn, &child_sock))
+        .map_err(|e| Error::Invalid(format!("spawning container init: {e}")))?;
+    undo.pid = Some(pid);
+    drop(child_sock);
+    debug!(pid = pid.as_raw(), "init spawned");
+
+    let mut stored = Stored {
+        id: opts.id.clone(),
+        status: Status::Creating,
+        pid: pid.as_raw(),
+        pid_start: state::process_start_time(pid.as_raw())
+            .ok_or_else(|| Error::Init("exited right after it was spawned".into()))?,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::rfc3339_nano(SystemTime::now()),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+    };
+    // Saved before the init does anything, so a runtime killed from here on
+    // leaves a pid that `delete --force` can find.
+    dir.save(&stored)?;
+
+    let boot = Bootstrap {
+        spec: bundle.spec.clone(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        fifo,
+    };
+    let reply = info_span!("init_setup").in_scope(|| {
+        channel::send(&mut sock, &ToInit::Bootstrap(Box::new(boot)))?;
+        channel::recv::<FromInit>(&mut sock)
+    });
+    match reply {
+        Ok(FromInit::Ready) => {}
+        Ok(FromInit::Failed(msg)) => return Err(Error::Init(msg)),
+        Err(ChannelError::Closed) | Err(ChannelError::Io(_)) => {
+            let status = waitpid(pid, None).map(|s| format!("{s:?}")).unwrap_or_default();
+            undo.pid = None;
+            return Err(Error::Init(format!("exited before it was ready ({status})")));
+        }
+        Err(e) => return Err(Error::Init(e.to_string())),
+    }
+
+    stored.status = Status::Created;
+    dir.save(&stored)?;
+    if let Some(path) = &opts.pid_file {
+        super::write_pid_file(path, pid.as_raw())?;
+    }
+    let dir = undo
+        .dir
+        .take()
+        .ok_or_else(|| Error::Invalid("internal: no container dir".into()))?;
+    Ok(Created { dir, stored, pid })
+}
+
+/// What `clone` must do: create a new PID namespace, or join one by path.
+fn init_spawn(bundle: &Bundle) -> Result<InitSpawn> {
+    let namespaces = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let mut spawn = InitSpawn {
+        clone_flags: CloneFlags::empty(),
+        join_pid_ns: None,
+    };
+    if let Some(ns) = namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::Pid) {
+        match ns.path() {
+            None => spawn.clone_flags |= CloneFlags::CLONE_NEWPID,
+            Some(path) => {
+                let f = std::fs::File::open(path).context(|| format!("opening pid namespace {}", path.display()))?;
+                spawn.join_pid_ns = Some(f.into());
+            }
+        }
+    }
+    Ok(spawn)
+}
+
+/// Tear-down on failure, in reverse order: the init (and with it its mount
+/// namespace and every mount in it), then the state directory.
+struct Undo {
+    dir: Option<ContainerDir>,
+    pid: Option<Pid>,
+}
+
+impl Undo {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.pid = None;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(dir) = self.dir.take() {
+            if let Err(e) = dir.remove() {
+                tracing::warn!("cleaning up after failed create: {e}");
+            }
+        }
+    }
+}

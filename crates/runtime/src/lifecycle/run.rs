@@ -1,0 +1,78 @@
+//! `run`: create + start + wait + delete, as runc's `run` does. The runtime
+//! stays the init's parent, so it collects the exit status itself, and it
+//! forwards the signals it receives to the container.
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::create::{create, CreateOptions};
+use super::start::start_locked;
+use crate::error::{Context, Result};
+use crate::state::StateRoot;
+
+pub struct RunOptions {
+    pub create: CreateOptions,
+    pub detach: bool,
+}
+
+/// Signals `run` passes on to the container instead of dying of them.
+const FORWARDED: &[Signal] = &[
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+/// Returns the exit code for the runtime to exit with: the process's own,
+/// or 128+N when signal N killed it.
+pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
+    let mut set = SigSet::empty();
+    if !opts.detach {
+        for s in FORWARDED {
+            set.add(*s);
+        }
+        set.add(Signal::SIGCHLD);
+        // Block before the init exists, so no signal slips by unforwarded;
+        // the init clears the mask before it execs.
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).context(|| "blocking signals".into())?;
+        // Orphans of the container reparent to us, not to a slow host init.
+        nix::sys::prctl::set_child_subreaper(true).context(|| "PR_SET_CHILD_SUBREAPER".into())?;
+    }
+    let created = create(root, &opts.create)?;
+    if let Err(e) = start_locked(&created.dir) {
+        let _ = super::delete::delete_locked(created.dir, true);
+        return Err(e);
+    }
+    let init = created.pid;
+    let id = created.dir.id.clone();
+    drop(created.dir); // release the lock: `kill`/`state` may now act on it
+    if opts.detach {
+        return Ok(0);
+    }
+    let code = wait_forwarding(init, &set)?;
+    super::delete(root, &id, true)?;
+    Ok(code)
+}
+
+fn wait_forwarding(init: Pid, set: &SigSet) -> Result<i32> {
+    loop {
+        let sig = set.wait().context(|| "sigwait".into())?;
+        if sig != Signal::SIGCHLD {
+            let _ = nix::sys::signal::kill(init, sig);
+            continue;
+        }
+        // Reap everything that has exited; only the init's status matters.
+        loop {
+            match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == init => return Ok(code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => return Ok(128 + sig as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `start`: release the waiting init so it execs the user's program
+//! (runtime.md "Start"; lifecycle steps 6–8).
+
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::Pid;
+
+use crate::error::{Context, Error, Result};
+use crate::state::{ContainerDir, StateRoot};
+use crate::sys;
+
+pub fn start(root: &StateRoot, id: &str) -> Result<()> {
+    let dir = root.lock(id)?;
+    start_locked(&dir)
+}
+
+/// `start` on a directory we already hold (also used by `run`).
+pub(crate) fn start_locked(dir: &ContainerDir) -> Result<()> {
+    let stored = dir.load()?.ok_or_else(|| Error::NotFound(dir.id.clone()))?;
+    let status = dir.status(Some(&stored));
+    if !status.can_start() {
+        return Err(Error::WrongState {
+            verb: "start",
+            id: dir.id.clone(),
+            status: status.to_string(),
+            hint: " (only a created container can be started)",
+        });
+    }
+    // A pidfd tells us if the init dies while we wait, with no polling.
+    let pidfd = sys::pidfd_open(Pid::from_raw(stored.pid)).context(|| format!("pidfd_open({})", stored.pid))?;
+    let fifo_path = dir.fifo_path();
+    // O_NONBLOCK: opening never waits; the init's blocked open for writing
+    // completes as soon as we have opened for reading.
+    let mut fifo = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .context(|| format!("opening {}", fifo_path.display()))?;
+    let mut fds = [
+        PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+        PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+    ];
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context(|| "waiting for the container init".into()),
+        }
+    }
+    let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+    let mut byte = [0u8; 1];
+    let got = if fifo_ready {
+        fifo.read(&mut byte).unwrap_or(0)
+    } else {
+        0
+    };
+    if got != 1 {
+        return Err(Error::Init("exited before it could be started".into()));
+    }
+    std::fs::remove_file(&fifo_path).context(|| format!("removing {}", fifo_path.display()))?;
+    Ok(())
+}

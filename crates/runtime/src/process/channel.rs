@@ -1,0 +1,129 @@
+//! The sync channel between the runtime and the container's init.
+//!
+//! A `socketpair(AF_UNIX, SOCK_STREAM)` carries length-prefixed JSON
+//! messages (u32 little-endian length, then the JSON). One enum per
+//! direction, so each side can only say what the protocol allows.
+//!
+//! ```text
+//!  runtime (create / run)                     init (becomes the container's PID 1)
+//!  ──────────────────────                     ───────────────────────────────────
+//!  clone(CLONE_NEWPID) ─────────────────────► execve(/proc/self/exe, "init")
+//!  save state "creating" (pid, start time)
+//!  Bootstrap{spec, rootfs, fifo} ───────────► setns / unshare namespaces
+//!                                             mounts, /dev, pivot_root,
+//!                                             masked & read-only paths, hostname,
+//!                                             look up process.args[0]
+//!                                 ◄────────── Ready        (or Failed{step…} → exit 1)
+//!  save state "created", exit 0               open <state>/exec.fifo for writing:
+//!                                             blocks until `start` opens it
+//!  ── later, `start` ──
+//!  open exec.fifo (read), read 1 byte ◄────── write "0"
+//!  remove exec.fifo                           user, cwd, close fds, execve(process.args)
+//! ```
+//!
+//! If the runtime dies mid-`create`, the init reads EOF and exits, so a
+//! half-made container never outlives its creator's socket.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use oci_spec::runtime::Spec;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The environment variable that tells `mini-containerd init` which fd is
+/// its end of the channel.
+pub const INIT_FD_ENV: &str = "_MINI_CONTAINERD_INIT_FD";
+
+/// Largest message we accept: configs with big seccomp profiles stay far
+/// below this; anything larger is a bug or an attack.
+const MAX_MESSAGE: u32 = 16 << 20;
+
+/// Runtime → init.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToInit {
+    /// Everything the init needs, parsed once by the runtime: config.json
+    /// changes after `create` must not affect the container (runtime.md).
+    Bootstrap(Box<Bootstrap>),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Bootstrap {
+    pub spec: Spec,
+    /// Absolute host path of the bundle (relative bind sources start here).
+    pub bundle: PathBuf,
+    /// Absolute host path of the root filesystem.
+    pub rootfs: PathBuf,
+    /// Absolute host path of `exec.fifo`, opened before `pivot_root` hides it.
+    pub fifo: PathBuf,
+}
+
+/// Init → runtime.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum FromInit {
+    /// The container exists and waits on the FIFO.
+    Ready,
+    /// Setup failed; the message names the step, path and errno.
+    Failed(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("the other side closed the channel")]
+    Closed,
+    #[error("channel I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("channel message: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("channel message of {0} bytes is too large")]
+    TooLarge(u32),
+}
+
+pub fn send<T: Serialize>(sock: &mut UnixStream, msg: &T) -> Result<(), ChannelError> {
+    let body = serde_json::to_vec(msg)?;
+    let len = u32::try_from(body.len()).map_err(|_| ChannelError::TooLarge(u32::MAX))?;
+    if len > MAX_MESSAGE {
+        return Err(ChannelError::TooLarge(len));
+    }
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(&body);
+    sock.write_all(&frame)?;
+    Ok(())
+}
+
+pub fn recv<T: DeserializeOwned>(sock: &mut UnixStream) -> Result<T, ChannelError> {
+    let mut len = [0u8; 4];
+    match sock.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(ChannelError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_le_bytes(len);
+    if len > MAX_MESSAGE {
+        return Err(ChannelError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len as usize];
+    sock.read_exact(&mut body).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => ChannelError::Closed,
+        _ => e.into(),
+    })?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_eof() {
+        let (mut a, mut b) = UnixStream::pair().expect("pair");
+        send(&mut a, &FromInit::Failed("mount /proc: EPERM".into())).expect("send");
+        send(&mut a, &FromInit::Ready).expect("send");
+        drop(a);
+        assert!(matches!(recv::<FromInit>(&mut b), Ok(FromInit::Failed(m)) if m.contains("EPERM")));
+        assert!(matches!(recv::<FromInit>(&mut b), Ok(FromInit::Ready)));
+        assert!(matches!(recv::<FromInit>(&mut b), Err(ChannelError::Closed)));
+    }
+}

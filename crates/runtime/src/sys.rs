@@ -1,0 +1,201 @@
+//! The syscall layer: the only module with `unsafe`.
+//!
+//! Each function is a thin, typed wrapper over a Linux system call that `nix`
+//! does not offer in the shape we need. Everything above this module is safe
+//! Rust; a reader auditing the runtime's `unsafe` reads this one file.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// What `clone_process` returned in the caller.
+pub enum CloneResult {
+    /// We are the parent; the value is the child's pid.
+    Parent(Pid),
+    /// We are the child.
+    Child,
+}
+
+/// `clone(2)` with fork semantics (no new stack: the child runs on a copy of
+/// the parent's), plus namespace flags such as `CLONE_NEWPID`.
+///
+/// `fork()` cannot make the child PID 1 of a new PID namespace: `unshare`
+/// only moves *future* children, so we ask the kernel for the namespaces in
+/// the same call that creates the process. The child gets `SIGCHLD` as its
+/// exit signal so the parent can `waitpid` it like any forked child.
+///
+/// The caller must be single-threaded, as with `fork`: the child owns a
+/// copy of one thread only.
+pub fn clone_process(namespace_flags: libc::c_int) -> Result<CloneResult, Errno> {
+    let flags = (namespace_flags | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: raw clone without CLONE_VM and with a null stack behaves like
+    // fork(2): the child gets its own copy-on-write address space, so no
+    // memory is shared. The remaining arguments (parent_tid, child_tid, tls)
+    // are unused because the matching flags are not set.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(CloneResult::Child),
+        pid => Ok(CloneResult::Parent(Pid::from_raw(pid as libc::pid_t))),
+    }
+}
+
+/// `pidfd_open(2)`: a file descriptor that becomes readable when `pid` exits.
+/// Works for processes that are not our children (the container init after
+/// `create` has returned), so `start` and `delete` wait without polling.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// `pidfd_send_signal(2)`: signal exactly the process the pidfd refers to,
+/// immune to pid reuse between our check and the kill.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: a valid pidfd, a signal number, a null siginfo and no flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Mark every fd from `first` upwards close-on-exec, so nothing the runtime
+/// holds open leaks into the container's program (CVE-2024-21626).
+pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
+    // SAFETY: close_range only changes fd flags; it dereferences no memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// `pivot_root(2)`, which `nix` exposes only with two paths; we use the
+/// `pivot_root(".", ".")` form documented in the man page.
+pub fn pivot_root(new_root: &Path, put_old: &Path) -> Result<(), Errno> {
+    let new_root = path_cstring(new_root)?;
+    let put_old = path_cstring(put_old)?;
+    // SAFETY: both pointers are valid NUL-terminated strings for the call.
+    let ret = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// `openat2(2)` flags that confine path resolution to a directory tree.
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+/// Refuse to cross into another mount while resolving.
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2(2)` with `RESOLVE_IN_ROOT`: resolve `path` as if `dirfd` were `/`,
+/// so `..` and absolute symlinks inside the container's rootfs can never lead
+/// out of it (CVE-2021-30465).
+pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> Result<OwnedFd, Errno> {
+    let path = path_cstring(path)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: u64::from(mode),
+        resolve,
+    };
+    // SAFETY: `how` lives across the call and its size is passed with it;
+    // `path` is a valid NUL-terminated string.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Clear the close-on-exec flag of one fd we mean to hand to the next program.
+pub fn clear_cloexec(fd: RawFd) -> Result<(), Errno> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).map(drop)
+}
+
+fn path_cstring(path: &Path) -> Result<CString, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+/// `execve(2)` with prepared C strings; returns only on failure.
+pub fn execve(path: &std::ffi::CStr, argv: &[*const libc::c_char], envp: &[CString]) -> Result<(), Errno> {
+    let mut env_ptrs: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
+    debug_assert!(argv.last().is_some_and(|p| p.is_null()));
+    // SAFETY: `path` is NUL-terminated; `argv` and `env_ptrs` are
+    // NULL-terminated arrays of pointers to NUL-terminated strings that
+    // outlive the call (execve does not return on success).
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), env_ptrs.as_ptr()) };
+    Err(Errno::last())
+}
+
+/// Write a last word to stderr and leave without running destructors or
+/// atexit handlers: the right exit for a cloned child whose exec failed.
+pub fn write_stderr_and_exit(msg: &[u8], code: i32) -> ! {
+    let _ = nix::unistd::write(std::io::stderr(), msg);
+    // SAFETY: _exit terminates the process immediately; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Take ownership of an fd number inherited across exec (the init's end of
+/// the sync channel, named in its environment).
+///
+/// Returns `EBADF` unless `fd` is open, and refuses stdio.
+pub fn adopt_inherited_fd(fd: RawFd) -> Result<OwnedFd, Errno> {
+    if fd < 3 {
+        return Err(Errno::EBADF);
+    }
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)?;
+    // SAFETY: the fd is open (checked above), was inherited for exactly this
+    // purpose, and nothing else in this freshly exec'd process refers to it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -1,0 +1,77 @@
+# mini-containerd — every task of the project. Run as root: containers need it.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+bin := "target/debug/mini-containerd"
+rootfs := "bundles/busybox/rootfs"
+
+# List the recipes
+default:
+    @just --list
+
+# Build the runtime (debug)
+build:
+    cargo build --workspace
+
+# Fill bundles/busybox/rootfs from Debian's busybox-static
+bundle:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! busybox_path=$(dpkg -L busybox-static 2>/dev/null | grep -m1 '/bin/busybox$'); then
+        echo "installing busybox-static"; apt-get install -y -qq busybox-static >/dev/null
+        busybox_path=$(dpkg -L busybox-static | grep -m1 '/bin/busybox$')
+    fi
+    r={{rootfs}}
+    [ -x "$r/bin/busybox" ] && cmp -s "$busybox_path" "$r/bin/busybox" && exit 0
+    mkdir -p "$r"/{bin,dev,etc,proc,sys,tmp,root,home,run,var}
+    chmod 1777 "$r/tmp"
+    cp "$busybox_path" "$r/bin/busybox"
+    for applet in $("$r/bin/busybox" --list); do
+        [ "$applet" = busybox ] || ln -sf busybox "$r/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' > "$r/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
+    echo "bundle ready: $r ($("$r/bin/busybox" | head -1 | cut -d' ' -f1-2))"
+
+# A guided tour: run a container, then drive its lifecycle step by step
+demo: build bundle
+    #!/usr/bin/env bash
+    set -euo pipefail
+    bin=$(pwd)/{{bin}}; root=$(mktemp -d /tmp/mini-containerd-demo.XXXXXX)
+    trap '"$bin" --root "$root" delete --force demo-2 >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
+    step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+    step "run: a BusyBox container that looks at itself"
+    tmp=$(mktemp -d); cp bundles/busybox/config.json "$tmp/"; ln -s "$(pwd)/{{rootfs}}" "$tmp/rootfs"
+    sed -i 's|"sh"|"sh", "-c", "echo \\"hostname: $(hostname)\\"; echo \\"processes (PID 1 is this shell):\\"; ps; echo \\"host file /etc/debian_version here? $(test -e /etc/debian_version \&\& echo yes \|\| echo no)\\"; ls /"|' "$tmp/config.json"
+    echo "\$ mini-containerd run -b $tmp demo-1"
+    "$bin" --root "$root" run -b "$tmp" demo-1
+    echo "host's hostname: $(hostname); host file /etc/debian_version: $(cat /etc/debian_version)"
+    step "create: namespaces, mounts and pivot_root done; the init waits on exec.fifo"
+    sed -i 's|"sh", "-c", .*$|"sleep", "1000"|' "$tmp/config.json"
+    "$bin" --root "$root" create -b "$tmp" demo-2 </dev/null
+    "$bin" --root "$root" state demo-2
+    step "start: the init execs process.args"
+    "$bin" --root "$root" start demo-2
+    "$bin" --root "$root" state demo-2
+    "$bin" --root "$root" list
+    step "kill: SIGKILL to the container's PID 1"
+    "$bin" --root "$root" kill demo-2 KILL
+    for _ in $(seq 50); do "$bin" --root "$root" state demo-2 | grep -q '"stopped"' && break; sleep 0.1; done
+    "$bin" --root "$root" state demo-2
+    step "delete: the state directory goes; mounts went with the mount namespace"
+    "$bin" --root "$root" delete demo-2
+    "$bin" --root "$root" list
+    rm -rf "$tmp"
+
+# Format check, clippy, unit and integration tests (as root)
+test: bundle lint
+    cargo test --workspace
+
+# cargo fmt --check and clippy -D warnings
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code
+fmt:
+    cargo fmt --all
