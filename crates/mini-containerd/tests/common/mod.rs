@@ -1,0 +1,193 @@
+//! Shared harness for the integration tests: each test gets its own
+//! `--root` and bundle under a temporary directory, drives the real binary
+//! on the BusyBox rootfs, and removes every container it made on drop.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mini-containerd");
+
+pub fn rootfs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bundles/busybox/rootfs")
+}
+
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the integration tests create real containers: run them as root"
+        );
+        assert!(
+            rootfs().join("bin/busybox").exists(),
+            "no BusyBox rootfs at {}: run `just bundle` first",
+            rootfs().display()
+        );
+        let tmp = tempfile::Builder::new()
+            .prefix("mc-test")
+            .tempdir()
+            .expect("tempdir");
+        let root = tmp.path().join("state");
+        Env { tmp, root }
+    }
+
+    /// A bundle whose config is the demo bundle's, with `args` as the
+    /// process and `edit` applied; `root.path` points at the shared rootfs.
+    pub fn bundle(&self, name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
+        let dir = self.tmp.path().join(name);
+        std::fs::create_dir_all(&dir).expect("bundle dir");
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bundles/busybox/config.json");
+        let mut config: Value = serde_json::from_str(&std::fs::read_to_string(base).expect("demo config"))
+            .expect("demo config parses");
+        config["root"]["path"] = Value::String(rootfs().canonicalize().expect("rootfs").display().to_string());
+        config["process"]["args"] = args.iter().map(|a| Value::String(a.to_string())).collect();
+        edit(&mut config);
+        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config).expect("json")).expect("write");
+        dir
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--root").arg(&self.root);
+        c
+    }
+
+    /// Run a subcommand to completion, capturing its output.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).stdin(Stdio::null()).output().expect("spawn mini-containerd")
+    }
+
+    /// Run a subcommand that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.exec(args);
+        assert!(
+            out.status.success(),
+            "mini-containerd {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run a subcommand that must fail; returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.exec(args);
+        assert!(
+            !out.status.success(),
+            "mini-containerd {args:?} should have failed; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `create` with the container's stdout and stderr going to files: the
+    /// container inherits them, so a pipe would keep us waiting for EOF
+    /// until the container exits. Returns the stdout file's path.
+    pub fn create(&self, bundle: &Path, id: &str) -> PathBuf {
+        let (status, err) = self.try_create(bundle, id, &[]);
+        assert!(status.success(), "create {id} failed: {err}");
+        self.tmp.path().join(format!("{id}.out"))
+    }
+
+    /// `create` with extra arguments; returns the exit status and what the
+    /// runtime (or, later, the container) wrote to stderr.
+    pub fn try_create(&self, bundle: &Path, id: &str, extra: &[&str]) -> (std::process::ExitStatus, String) {
+        let out = self.tmp.path().join(format!("{id}.out"));
+        let err = self.tmp.path().join(format!("{id}.err.{}", unique()));
+        let status = self
+            .cmd()
+            .arg("create")
+            .args(extra)
+            .arg("--bundle")
+            .arg(bundle)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(File::create(&out).expect("out file"))
+            .stderr(File::create(&err).expect("err file"))
+            .status()
+            .expect("spawn create");
+        (status, std::fs::read_to_string(&err).unwrap_or_default())
+    }
+
+    /// `run` to completion: (exit code, stdout, stderr).
+    pub fn run(&self, bundle: &Path, id: &str) -> (i32, String, String) {
+        let out = self
+            .cmd()
+            .args(["run", "--bundle"])
+            .arg(bundle)
+            .arg(id)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn run");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).expect("state is JSON")
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn wait_status(&self, id: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.status(id);
+            if now == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{id} stayed {now}, expected {want}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The ids under this test's root.
+    pub fn ids(&self) -> Vec<String> {
+        match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for id in self.ids() {
+            let _ = self.exec(&["delete", "--force", &id]);
+        }
+    }
+}
+
+/// A process-unique counter for file names.
+pub fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Is `pid` a live (non-zombie) process?
+pub fn alive(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let after = stat.rsplit_once(')').map(|(_, r)| r.trim_start()).unwrap_or("");
+            !after.starts_with('Z') && !after.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
