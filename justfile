@@ -42,7 +42,7 @@ demo: build bundle
     step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
     step "run: a BusyBox container that looks at itself"
     tmp=$(mktemp -d); cp bundles/busybox/config.json "$tmp/"; ln -s "$(pwd)/{{rootfs}}" "$tmp/rootfs"
-    sed -i 's|"sh"|"sh", "-c", "echo \\"hostname: $(hostname)\\"; echo \\"processes (PID 1 is this shell):\\"; ps; echo \\"host file /etc/debian_version here? $(test -e /etc/debian_version \&\& echo yes \|\| echo no)\\"; ls /"|' "$tmp/config.json"
+    sed -i 's#"sh"$#"sh", "-c", "echo hostname: $(hostname); echo processes, PID 1 is this shell:; ps -o pid,user,comm; if test -e /etc/debian_version; then echo host file /etc/debian_version: visible; else echo host file /etc/debian_version: absent; fi; echo its / holds: $(ls /)"#' "$tmp/config.json"
     echo "\$ mini-containerd run -b $tmp demo-1"
     "$bin" --root "$root" run -b "$tmp" demo-1
     echo "host's hostname: $(hostname); host file /etc/debian_version: $(cat /etc/debian_version)"

@@ -1,5 +1,6 @@
 //! The lifecycle, driven through the real binary on the BusyBox bundle and
 //! checked from inside the container. Run as root (`just test`).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -154,7 +155,10 @@ fn root_is_switched() {
     assert!(!out.contains("marker-visible"), "{out}");
     let host_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
     assert!(!out.contains(&format!("ns={}", host_ns.display())), "{out}");
-    assert!(out.lines().any(|l| l == "sh"), "PID 1 of /proc is the container's sh: {out}");
+    assert!(
+        out.lines().any(|l| l == "sh"),
+        "PID 1 of /proc is the container's sh: {out}"
+    );
     assert!(out.lines().any(|l| l == "bin"), "{out}");
 }
 
@@ -231,7 +235,11 @@ fn run_forwards_signals() {
     let env = Env::new();
     let b = env.bundle(
         "b",
-        &["sh", "-c", "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done"],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done",
+        ],
         |_| {},
     );
     let out_path = env.tmp.path().join("run.out");
@@ -309,15 +317,48 @@ fn invalid_ids_are_refused() {
 #[test]
 fn bad_bundles_are_rejected_cleanly() {
     let env = Env::new();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
-        ("bad-version", Box::new(|c| c["ociVersion"] = json!("2.0.0")), "ociVersion"),
-        ("no-process", Box::new(|c| drop(c.as_object_mut().unwrap().remove("process"))), "process"),
-        ("empty-args", Box::new(|c| c["process"]["args"] = json!([])), "process.args"),
-        ("missing-binary", Box::new(|c| c["process"]["args"] = json!(["no-such-tool"])), "no-such-tool"),
-        ("missing-path", Box::new(|c| c["process"]["args"] = json!(["/bin/nope"])), "/bin/nope"),
-        ("relative-cwd", Box::new(|c| c["process"]["cwd"] = json!("tmp")), "process.cwd"),
-        ("bad-type", Box::new(|c| c["process"]["user"]["uid"] = json!("root")), "config.json:"),
-        ("no-root", Box::new(|c| c["root"]["path"] = json!("/nonexistent/rootfs")), "root.path"),
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "bad-version",
+            Box::new(|c| c["ociVersion"] = json!("2.0.0")),
+            "ociVersion",
+        ),
+        (
+            "no-process",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("process"))),
+            "process",
+        ),
+        (
+            "empty-args",
+            Box::new(|c| c["process"]["args"] = json!([])),
+            "process.args",
+        ),
+        (
+            "missing-binary",
+            Box::new(|c| c["process"]["args"] = json!(["no-such-tool"])),
+            "no-such-tool",
+        ),
+        (
+            "missing-path",
+            Box::new(|c| c["process"]["args"] = json!(["/bin/nope"])),
+            "/bin/nope",
+        ),
+        (
+            "relative-cwd",
+            Box::new(|c| c["process"]["cwd"] = json!("tmp")),
+            "process.cwd",
+        ),
+        (
+            "bad-type",
+            Box::new(|c| c["process"]["user"]["uid"] = json!("root")),
+            "config.json:",
+        ),
+        (
+            "no-root",
+            Box::new(|c| c["root"]["path"] = json!("/nonexistent/rootfs")),
+            "root.path",
+        ),
         (
             "no-mount-ns",
             Box::new(|c| c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "uts"}])),

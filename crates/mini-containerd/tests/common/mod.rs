@@ -32,10 +32,7 @@ impl Env {
             "no BusyBox rootfs at {}: run `just bundle` first",
             rootfs().display()
         );
-        let tmp = tempfile::Builder::new()
-            .prefix("mc-test")
-            .tempdir()
-            .expect("tempdir");
+        let tmp = tempfile::Builder::new().prefix("mc-test").tempdir().expect("tempdir");
         let root = tmp.path().join("state");
         Env { tmp, root }
     }
@@ -46,12 +43,16 @@ impl Env {
         let dir = self.tmp.path().join(name);
         std::fs::create_dir_all(&dir).expect("bundle dir");
         let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bundles/busybox/config.json");
-        let mut config: Value = serde_json::from_str(&std::fs::read_to_string(base).expect("demo config"))
-            .expect("demo config parses");
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(base).expect("demo config")).expect("demo config parses");
         config["root"]["path"] = Value::String(rootfs().canonicalize().expect("rootfs").display().to_string());
         config["process"]["args"] = args.iter().map(|a| Value::String(a.to_string())).collect();
         edit(&mut config);
-        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config).expect("json")).expect("write");
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&config).expect("json"),
+        )
+        .expect("write");
         dir
     }
 
@@ -63,7 +64,11 @@ impl Env {
 
     /// Run a subcommand to completion, capturing its output.
     pub fn exec(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).stdin(Stdio::null()).output().expect("spawn mini-containerd")
+        self.cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn mini-containerd")
     }
 
     /// Run a subcommand that must succeed; returns its stdout.
