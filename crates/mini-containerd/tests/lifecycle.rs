@@ -515,3 +515,44 @@ fn tagged_processes(tag: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// config.md "Linux process" capabilities: the sets are exactly the
+/// config's, so root in the container cannot mount (no CAP_SYS_ADMIN).
+#[test]
+fn capabilities_are_applied() {
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "grep -E '^Cap(Bnd|Eff|Prm)' /proc/self/status; mount -t tmpfs none /tmp || echo mount-refused",
+        ],
+        |_| {},
+    );
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    // CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29)
+    for set in ["CapBnd", "CapEff", "CapPrm"] {
+        assert!(out.contains(&format!("{set}:\t0000000020000420")), "{set}: {out}");
+    }
+    assert!(out.contains("mount-refused"), "{out}");
+}
+
+/// Ambient capabilities survive the switch to a non-root user.
+#[test]
+fn ambient_capabilities_for_a_non_root_user() {
+    let env = Env::new();
+    let b = env.bundle("b", &["grep", "-E", "^Cap(Amb|Eff|Inh)", "/proc/self/status"], |c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        let set = json!(["CAP_NET_BIND_SERVICE"]);
+        c["process"]["capabilities"] = json!({
+            "bounding": set, "effective": set, "permitted": set, "inheritable": set, "ambient": set
+        });
+    });
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    for set in ["CapAmb", "CapEff", "CapInh"] {
+        assert!(out.contains(&format!("{set}:\t0000000000000400")), "{set}: {out}");
+    }
+}

@@ -12,6 +12,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{PosixRlimitType, Spec};
 
+use super::capabilities;
 use crate::sys;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -28,6 +29,7 @@ pub struct Exec {
     umask: Mode,
     cwd: PathBuf,
     no_new_privileges: bool,
+    caps: Option<capabilities::CapSets>,
 }
 
 pub fn prepare(spec: &Spec) -> Result<Exec, String> {
@@ -71,15 +73,28 @@ pub fn prepare(spec: &Spec) -> Result<Exec, String> {
         umask: Mode::from_bits_truncate(user.umask().unwrap_or(0o022)),
         cwd,
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
+        caps: process
+            .capabilities()
+            .as_ref()
+            .map(capabilities::from_spec)
+            .transpose()?,
     })
 }
 
 /// Become the user and run the program. Returns only with an error.
 pub fn finish(e: Exec) -> Result<(), String> {
+    if let Some(caps) = &e.caps {
+        capabilities::drop_bounding(caps)?;
+        nix::sys::prctl::set_keepcaps(true).map_err(|err| format!("prctl(PR_SET_KEEPCAPS): {}", err.desc()))?;
+    }
     // Supplementary groups first: after setuid we may no longer change them.
     nix::unistd::setgroups(&e.groups).map_err(|err| format!("setgroups {:?}: {}", e.groups, err.desc()))?;
     nix::unistd::setgid(e.gid).map_err(|err| format!("setgid {}: {}", e.gid, err.desc()))?;
     nix::unistd::setuid(e.uid).map_err(|err| format!("setuid {}: {}", e.uid, err.desc()))?;
+    if let Some(caps) = &e.caps {
+        nix::sys::prctl::set_keepcaps(false).map_err(|err| format!("prctl(PR_SET_KEEPCAPS): {}", err.desc()))?;
+        capabilities::apply(caps)?;
+    }
     nix::sys::stat::umask(e.umask);
     nix::unistd::chdir(&e.cwd).map_err(|err| format!("chdir to process.cwd {}: {}", e.cwd.display(), err.desc()))?;
     if e.no_new_privileges {

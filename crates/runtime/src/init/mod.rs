@@ -6,6 +6,7 @@
 //! masked/read-only paths → rlimits → report ready → wait on the exec FIFO
 //! → user, cwd, NoNewPrivileges → close fds → `execve`.
 
+mod capabilities;
 mod exec;
 pub mod mount_opts;
 mod namespaces;
