@@ -6,12 +6,14 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::registry::LookupSpan;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum LogFormat {
@@ -58,18 +60,9 @@ fn level_name(l: &Level) -> &'static str {
     }
 }
 
-impl<S: Subscriber> Layer<S> for RuncLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        if *event.metadata().level() > self.max {
-            return;
-        }
-        let mut m = Message::default();
-        event.record(&mut m);
-        let mut msg = m.msg;
-        for (k, v) in &m.fields {
-            msg.push_str(&format!(" {k}={v}"));
-        }
-        let level = level_name(event.metadata().level());
+impl RuncLayer {
+    fn write(&self, level: &Level, msg: String) {
+        let level = level_name(level);
         let time = runtime::time::rfc3339(SystemTime::now());
         let line = match self.format {
             LogFormat::Json => {
@@ -82,6 +75,45 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
             let _ = out.write_all(line.as_bytes());
             let _ = out.flush();
         }
+    }
+}
+
+/// When a phase span (`load_config`, `spawn_init`, `init_setup` …) began.
+struct Started(Instant);
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for RuncLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if *event.metadata().level() > self.max {
+            return;
+        }
+        let mut m = Message::default();
+        event.record(&mut m);
+        let mut msg = m.msg;
+        for (k, v) in &m.fields {
+            msg.push_str(&format!(" {k}={v}"));
+        }
+        self.write(event.metadata().level(), msg);
+    }
+
+    // With --debug, each phase of create/start reports how long it took.
+    fn on_new_span(&self, _attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if self.max >= Level::DEBUG {
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(Started(Instant::now()));
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(started) = span.extensions().get::<Started>().map(|s| s.0) else {
+            return;
+        };
+        let micros = started.elapsed().as_micros();
+        self.write(
+            &Level::DEBUG,
+            format!("phase {} took {}.{:03} ms", span.name(), micros / 1000, micros % 1000),
+        );
     }
 }
 

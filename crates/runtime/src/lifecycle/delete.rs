@@ -26,6 +26,7 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
 
 /// `delete` on a directory we already hold (also used by `run`).
 pub(crate) fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
+    let _phase = tracing::info_span!("delete").entered();
     let id = dir.id.clone();
     let stored = dir.load()?;
     let status = dir.status(stored.as_ref());

@@ -20,6 +20,7 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
 
 /// `start` on a directory we already hold (also used by `run`).
 pub(crate) fn start_locked(dir: &ContainerDir) -> Result<()> {
+    let _phase = tracing::info_span!("start").entered();
     let stored = dir.load()?.ok_or_else(|| Error::NotFound(dir.id.clone()))?;
     let status = dir.status(Some(&stored));
     if !status.can_start() {
