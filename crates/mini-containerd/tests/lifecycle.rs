@@ -480,7 +480,7 @@ fn list_formats() {
     assert_eq!(json[1]["id"], "c2");
 }
 
-/// A state left by a `create` that died mid-way (status "creating", nobody
+/// `creating` while the creator holds the lock; and a state left by a `create` that died mid-way (status "creating", nobody
 /// holding the lock) reads as stopped and is removed by `delete --force`.
 #[test]
 fn abandoned_create_reads_stopped_and_force_deletes() {
@@ -492,6 +492,12 @@ fn abandoned_create_reads_stopped_and_force_deletes() {
     let pid = stored["pid"].as_i64().unwrap();
     stored["status"] = json!("creating");
     std::fs::write(&state_file, stored.to_string()).unwrap();
+    // While a `create` holds the container's lock, it reads "creating"
+    // (runtime.md "State"); here the test plays that `create`.
+    let dir = std::fs::File::open(env.root.join("c1")).unwrap();
+    let lock = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    assert_eq!(env.status("c1"), "creating");
+    drop(lock);
     assert_eq!(env.status("c1"), "stopped");
     env.ok(&["delete", "--force", "c1"]);
     assert!(!alive(pid), "the abandoned init is killed too");
@@ -555,4 +561,80 @@ fn ambient_capabilities_for_a_non_root_user() {
     for set in ["CapAmb", "CapEff", "CapInh"] {
         assert!(out.contains(&format!("{set}:\t0000000000000400")), "{set}: {out}");
     }
+}
+
+/// `run --detach` returns once the container runs, leaving it running.
+#[test]
+fn run_detached() {
+    let env = Env::new();
+    let b = env.bundle("b", &["sleep", "1000"], |_| {});
+    let out = env
+        .cmd()
+        .args(["run", "-d", "--bundle"])
+        .arg(&b)
+        .arg("c1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    assert_eq!(env.status("c1"), "running");
+    env.ok(&["delete", "--force", "c1"]);
+}
+
+/// `--log FILE --log-format json` writes the JSON lines containerd's shim
+/// parses (`level`, `msg`, `time`), and the error still reaches stderr.
+#[test]
+fn json_log_lines() {
+    let env = Env::new();
+    let log = env.tmp.path().join("log.json");
+    let out = env
+        .cmd()
+        .args(["--log", log.to_str().unwrap(), "--log-format", "json", "state", "nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("does not exist: nope"));
+    assert!(line["time"].as_str().unwrap().ends_with('Z'));
+}
+
+/// `kill --all` signals every process of the container, not only PID 1.
+#[test]
+fn kill_all_reaches_every_process() {
+    let env = Env::new();
+    // PID 1 ignores TERM (no handler, namespace init); its children do not.
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "sleep 1000 & sleep 1000 & wait; echo children-gone; sleep 1000",
+        ],
+        |_| {},
+    );
+    let out = env.create(&b, "c1");
+    env.ok(&["start", "c1"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = env.state("c1")["pid"].as_i64().unwrap();
+    while children_of(pid) < 2 {
+        assert!(Instant::now() < deadline, "children never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ok(&["kill", "--all", "c1", "TERM"]);
+    while !std::fs::read_to_string(&out).unwrap().contains("children-gone") {
+        assert!(Instant::now() < deadline, "kill --all did not reach the children");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ok(&["delete", "--force", "c1"]);
+}
+
+fn children_of(pid: i64) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|c| c.split_whitespace().count())
+        .unwrap_or(0)
 }
