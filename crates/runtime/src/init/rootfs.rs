@@ -20,6 +20,10 @@ use crate::sys;
 
 type Res<T> = Result<T, String>;
 
+/// How many dangling symlinks `mkdir_all` follows before giving up (the
+/// kernel's own limit for one path lookup).
+const MAX_SYMLINKS: u32 = 40;
+
 fn fail(what: impl std::fmt::Display) -> impl FnOnce(Errno) -> String {
     move |e| format!("{what}: {}", e.desc())
 }
@@ -55,10 +59,16 @@ impl Root {
 
     /// `mkdir -p` inside the rootfs; returns an fd of the final directory.
     pub fn mkdir_all(&self, path: &Path) -> Res<OwnedFd> {
+        self.mkdir_all_depth(path, 0)
+    }
+
+    fn mkdir_all_depth(&self, path: &Path, depth: u32) -> Res<OwnedFd> {
         let mut prefix = PathBuf::new();
         let mut cur = self.open_dir(&prefix).map_err(fail("opening rootfs"))?;
         for comp in relative(path).components().filter(|c| *c != Component::CurDir) {
+            let parent = prefix.clone();
             prefix.push(comp);
+            let opening = |e| fail(format!("opening directory {}", show(&prefix)))(e);
             cur = match self.open_dir(&prefix) {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) => {
@@ -67,10 +77,20 @@ impl Root {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(e) => return Err(fail(format!("creating directory {}", show(&prefix)))(e)),
                     }
-                    self.open_dir(&prefix)
-                        .map_err(fail(format!("opening directory {}", show(&prefix))))?
+                    match self.open_dir(&prefix) {
+                        Ok(fd) => fd,
+                        // A dangling symlink: make what it points to, read
+                        // as a path inside the rootfs, as runc does.
+                        Err(Errno::ENOENT) if depth < MAX_SYMLINKS => {
+                            let link = nix::fcntl::readlinkat(Some(cur.as_raw_fd()), name).map_err(opening)?;
+                            let target = Path::new("/").join(&parent).join(link);
+                            self.mkdir_all_depth(&target, depth + 1)?;
+                            self.open_dir(&prefix).map_err(opening)?
+                        }
+                        Err(e) => return Err(opening(e)),
+                    }
                 }
-                Err(e) => return Err(fail(format!("opening directory {}", show(&prefix)))(e)),
+                Err(e) => return Err(opening(e)),
             };
         }
         Ok(cur)
