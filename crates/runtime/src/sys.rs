@@ -178,6 +178,26 @@ pub fn execve(path: &std::ffi::CStr, argv: &[*const libc::c_char], envp: &[CStri
     Err(Errno::last())
 }
 
+/// `execveat(fd, "", …, AT_EMPTY_PATH)`: execute the file an fd refers to
+/// (our sealed memfd copy), not a path. Returns only on failure.
+pub fn execve_fd(fd: &OwnedFd, argv: &[*const libc::c_char], envp: &[CString]) -> Result<(), Errno> {
+    let mut env_ptrs: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
+    debug_assert!(argv.last().is_some_and(|p| p.is_null()));
+    // SAFETY: an open fd, an empty NUL-terminated path, and NULL-terminated
+    // arrays of pointers to NUL-terminated strings that outlive the call.
+    unsafe {
+        libc::execveat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr() as *const *mut libc::c_char,
+            env_ptrs.as_ptr() as *const *mut libc::c_char,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Err(Errno::last())
+}
+
 /// Write a last word to stderr and leave without running destructors or
 /// atexit handlers: the right exit for a cloned child whose exec failed.
 pub fn write_stderr_and_exit(msg: &[u8], code: i32) -> ! {

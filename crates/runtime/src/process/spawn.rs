@@ -1,5 +1,6 @@
 //! Spawning the container's init: `clone` with the PID namespace, then
-//! re-execute our own binary as `mini-containerd init`.
+//! re-execute our own binary (a sealed memfd copy of it, see
+//! [`sealed_self_copy`]) as `mini-containerd init`.
 //!
 //! Why re-exec? The init must run code *inside* the new namespaces (mounts,
 //! `pivot_root`), and a freshly exec'd process starts from a clean slate: one
@@ -28,6 +29,30 @@ pub struct InitSpawn {
     pub join_pid_ns: Option<OwnedFd>,
 }
 
+/// A sealed, in-memory copy of our own binary, for the init to run from.
+///
+/// If the init ran from the host's binary, a process in the container could
+/// open `/proc/<init>/exe` and, once the init has exec'd away, write through
+/// it and replace the runtime on the host (CVE-2019-5736). A memfd sealed
+/// against writes, growing and shrinking cannot be changed by anyone, and
+/// it lives only as long as something holds it.
+pub fn sealed_self_copy() -> Result<OwnedFd, String> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+    let mut exe = std::fs::File::open("/proc/self/exe").map_err(|e| format!("opening /proc/self/exe: {e}"))?;
+    let memfd = memfd_create(
+        c"mini-containerd",
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| format!("memfd_create: {}", e.desc()))?;
+    let mut copy = std::fs::File::from(memfd);
+    // std::io::copy uses copy_file_range/sendfile: the bytes stay in the kernel.
+    std::io::copy(&mut exe, &mut copy).map_err(|e| format!("copying /proc/self/exe into a memfd: {e}"))?;
+    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+    fcntl(copy.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals)).map_err(|e| format!("sealing the memfd: {}", e.desc()))?;
+    Ok(copy.into())
+}
+
 /// Clone and exec the init. Returns its pid (in our PID namespace).
 ///
 /// The child end of the channel is the only fd the init inherits besides
@@ -35,7 +60,7 @@ pub struct InitSpawn {
 pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, String> {
     // Prepare everything that allocates before cloning, so the child only
     // makes syscalls between clone and execve.
-    let exe = c"/proc/self/exe";
+    let exe = sealed_self_copy()?;
     let argv = [c"mini-containerd".as_ptr(), c"init".as_ptr(), std::ptr::null()];
     let fd = child_sock.as_raw_fd();
     let env_entry = CString::new(format!("{INIT_FD_ENV}={fd}")).map_err(|e| e.to_string())?;
@@ -62,9 +87,9 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
             // The runtime may block signals (`run` waits for them with
             // sigwait); the mask survives execve, so clear it for the init.
             let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-            let err = sys::clear_cloexec(fd).and_then(|()| sys::execve(exe, &argv, &envp));
+            let err = sys::clear_cloexec(fd).and_then(|()| sys::execve_fd(&exe, &argv, &envp));
             let msg = format!(
-                "mini-containerd: exec /proc/self/exe as container init: {}\n",
+                "mini-containerd: exec of the sealed runtime copy as container init: {}\n",
                 err.map_or_else(|e| e.desc(), |_| "returned")
             );
             sys::write_stderr_and_exit(msg.as_bytes(), 127)

@@ -1,0 +1,103 @@
+//! Attacks on the runtime itself, each written the way the exploit works.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use common::Env;
+
+/// CVE-2019-5736: hold `/proc/<init>/exe` while the init waits, let it exec
+/// the user's program, then try to open what we hold for writing. Were the
+/// init running from the host binary, that open would succeed and let the
+/// container overwrite the runtime. It runs from a sealed memfd instead.
+#[test]
+fn init_binary_cannot_be_rewritten_through_proc_exe() {
+    let env = Env::new();
+    let b = env.bundle("b", &["sleep", "1000"], |_| {});
+    env.create(&b, "c1");
+    let pid = env.state("c1")["pid"].as_i64().unwrap();
+    let exe = format!("/proc/{pid}/exe");
+    let target = std::fs::read_link(&exe).unwrap();
+    assert!(
+        target.to_string_lossy().starts_with("/memfd:"),
+        "init runs from {target:?}, not a sealed copy"
+    );
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&exe)
+        .unwrap();
+    env.ok(&["start", "c1"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim() != "sleep" {
+        assert!(std::time::Instant::now() < deadline, "the init never exec'd");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Now nothing executes the held file any more (no ETXTBSY to hide
+    // behind). The exploit opens it for writing and writes; we write the
+    // ELF magic's first byte over itself, so that even if the defence were
+    // missing nothing would actually change on disk.
+    let path = format!("/proc/self/fd/{}", held.as_raw_fd());
+    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {
+        use std::os::unix::fs::FileExt;
+        let err = f
+            .write_at(b"\x7f", 0)
+            .expect_err("the init's binary must not be writable");
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    }
+    env.ok(&["delete", "--force", "c1"]);
+}
+
+/// CVE-2024-21626: no fd of the runtime reaches the container's process —
+/// only stdio. (The test harness itself holds extra fds open while it runs
+/// the runtime, which inherits them.)
+#[test]
+fn no_runtime_fd_leaks_into_the_container() {
+    let env = Env::new();
+    let _extra = std::fs::File::open("/sys/fs/cgroup").unwrap();
+    let b = env.bundle("b", &["ls", "/proc/self/fd"], |_| {});
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    let mut fds: Vec<&str> = out.split_whitespace().collect();
+    fds.sort();
+    // 0-2, plus the fd `ls` itself opened on /proc/self/fd
+    assert_eq!(fds, ["0", "1", "2", "3"], "{out}");
+}
+
+/// CVE-2021-30465 class: a symlink in the rootfs pointing at the host's
+/// root must not carry a mount destination out of the container.
+#[test]
+fn mount_destination_symlink_stays_inside() {
+    let env = Env::new();
+    // A private rootfs copy we may plant a symlink in: the BusyBox binary
+    // and a link `escape -> /../../../../tmp/<unique>` (absolute, with dotdots).
+    let rootfs = env.tmp.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy(common::rootfs().join("bin/busybox"), rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "ls", "cat", "test"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    let host_dir = env.tmp.path().join("host-target");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::os::unix::fs::symlink(format!("/../../../..{}", host_dir.display()), rootfs.join("escape")).unwrap();
+    let b = env.bundle("b", &["sh", "-c", "ls /escape >/dev/null && echo ok"], |c| {
+        c["root"]["path"] = serde_json::json!(rootfs.display().to_string());
+        c["root"]["readonly"] = serde_json::json!(false);
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/escape", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]
+        }));
+    });
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok"), "{out}");
+    // The tmpfs went inside the rootfs (where the link resolves when `/` is
+    // the rootfs), never onto the host directory.
+    assert!(rootfs.join(host_dir.strip_prefix("/").unwrap()).is_dir());
+    let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !host_mounts.contains(host_dir.to_str().unwrap()),
+        "mounted on the host!"
+    );
+}
