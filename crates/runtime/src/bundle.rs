@@ -140,6 +140,27 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
             "set without a UTS namespace: it would change the host's hostname (config.md: hostname)".into(),
         ));
     }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_new(LinuxNamespaceType::Uts) {
+        return Err((
+            "domainname",
+            "set without a UTS namespace: it would change the host's domain name (config.md: domainname)".into(),
+        ));
+    }
+    crate::init::sysctl::validate(spec).map_err(|why| ("linux.sysctl", why))?;
+    for (i, d) in spec
+        .linux()
+        .iter()
+        .flat_map(|l| l.devices().iter().flatten())
+        .enumerate()
+    {
+        if !d.path().is_absolute() {
+            return Err((
+                "linux.devices",
+                format!("devices[{i}].path must be absolute, got {:?}", d.path()),
+            ));
+        }
+        crate::init::devices::kind(d.typ()).map_err(|why| ("linux.devices", format!("devices[{i}]: {why}")))?;
+    }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
             return Err((

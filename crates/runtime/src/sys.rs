@@ -219,3 +219,18 @@ pub fn adopt_inherited_fd(fd: RawFd) -> Result<OwnedFd, Errno> {
     // purpose, and nothing else in this freshly exec'd process refers to it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// `setdomainname(2)`, which `nix` lacks: the NIS domain name of the
+/// container's UTS namespace (config.md "Domainname").
+pub fn setdomainname(name: &str) -> Result<(), Errno> {
+    // SAFETY: the pointer and length describe `name`'s bytes for the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// `personality(2)`: the execution domain (`linux.personality`).
+pub fn personality(persona: libc::c_ulong) -> Result<(), Errno> {
+    // SAFETY: personality takes a plain integer and touches no memory.
+    let ret = unsafe { libc::personality(persona) };
+    Errno::result(ret).map(drop)
+}

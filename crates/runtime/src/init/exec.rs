@@ -10,10 +10,14 @@ use std::path::{Path, PathBuf};
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
-use oci_spec::runtime::{PosixRlimitType, Spec};
+use oci_spec::runtime::{LinuxPersonalityDomain, PosixRlimitType, Spec};
 
 use super::capabilities;
 use crate::sys;
+
+/// Execution domains of personality(2) (<linux/personality.h>).
+const PER_LINUX: libc::c_ulong = 0x0000;
+const PER_LINUX32: libc::c_ulong = 0x0008;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -30,6 +34,7 @@ pub struct Exec {
     cwd: PathBuf,
     no_new_privileges: bool,
     caps: Option<capabilities::CapSets>,
+    personality: Option<libc::c_ulong>,
 }
 
 pub fn prepare(spec: &Spec) -> Result<Exec, String> {
@@ -78,6 +83,14 @@ pub fn prepare(spec: &Spec) -> Result<Exec, String> {
             .as_ref()
             .map(capabilities::from_spec)
             .transpose()?,
+        personality: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.personality().as_ref())
+            .map(|p| match p.domain() {
+                LinuxPersonalityDomain::PerLinux => PER_LINUX,
+                LinuxPersonalityDomain::PerLinux32 => PER_LINUX32,
+            }),
     })
 }
 
@@ -99,6 +112,9 @@ pub fn finish(e: Exec) -> Result<(), String> {
     nix::unistd::chdir(&e.cwd).map_err(|err| format!("chdir to process.cwd {}: {}", e.cwd.display(), err.desc()))?;
     if e.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|err| format!("prctl(PR_SET_NO_NEW_PRIVS): {}", err.desc()))?;
+    }
+    if let Some(persona) = e.personality {
+        sys::personality(persona).map_err(|err| format!("linux.personality: {}", err.desc()))?;
     }
     // Nothing the runtime opened may reach the program (CVE-2024-21626).
     sys::cloexec_from(3).map_err(|err| format!("close_range: {}", err.desc()))?;

@@ -7,10 +7,12 @@
 //! → user, cwd, NoNewPrivileges → close fds → `execve`.
 
 mod capabilities;
+pub mod devices;
 mod exec;
 pub mod mount_opts;
 mod namespaces;
 pub mod rootfs;
+pub mod sysctl;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -75,12 +77,21 @@ fn setup(boot: &Bootstrap) -> Result<Prepared, String> {
     if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(hostname).map_err(|e| format!("sethostname {hostname:?}: {}", e.desc()))?;
     }
+    if let Some(domainname) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        sys::setdomainname(domainname).map_err(|e| format!("setdomainname {domainname:?}: {}", e.desc()))?;
+    }
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        // Lowering it needs CAP_SYS_RESOURCE; the error says so by errno.
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| format!("process.oomScoreAdj {adj}: writing /proc/self/oom_score_adj: {e}"))?;
+    }
 
     rootfs::prepare_root(spec, &boot.rootfs)?;
     let root = rootfs::Root::open(&boot.rootfs)?;
     rootfs::mount_all(&root, spec, &boot.bundle)?;
     if rootfs::needs_dev_setup(spec) {
         rootfs::setup_dev(&root)?;
+        devices::create(&root, spec)?;
     }
     drop(root);
     // The FIFO lives in the state directory, which pivot_root hides: keep an
@@ -88,6 +99,8 @@ fn setup(boot: &Bootstrap) -> Result<Prepared, String> {
     let fifo = sys::openat2(libc::AT_FDCWD, &boot.fifo, libc::O_PATH, 0, 0)
         .map_err(|e| format!("opening {}: {}", boot.fifo.display(), e.desc()))?;
     rootfs::pivot_root(&boot.rootfs)?;
+    // Before maskedPaths/readonlyPaths make /proc/sys read-only.
+    sysctl::apply(spec)?;
     rootfs::mask_and_protect(spec)?;
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         rootfs::readonly_root()?;

@@ -1,0 +1,118 @@
+//! config-linux.md fields, checked from inside the container.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Env;
+use serde_json::json;
+
+/// config-linux.md "Devices": type, major/minor, fileMode, uid and gid.
+#[test]
+fn devices_are_created_as_configured() {
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "stat -c '%n %F %t:%T %a %u:%g' /dev/fuse /dev/sub/pipe /dev/null",
+        ],
+        |c| {
+            c["linux"]["devices"] = json!([
+                {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 416, "uid": 7, "gid": 8},
+                {"path": "/dev/sub/pipe", "type": "p", "major": 0, "minor": 0, "fileMode": 420},
+                // replaces the default node
+                {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 432}
+            ]);
+        },
+    );
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("/dev/fuse character special file a:e5 640 7:8"), "{out}");
+    assert!(out.contains("/dev/sub/pipe fifo 0:0 644 0:0"), "{out}");
+    assert!(out.contains("/dev/null character special file 1:3 660 0:0"), "{out}");
+}
+
+/// config-linux.md "Sysctl": namespaced keys are set inside the container.
+#[test]
+fn sysctl_is_applied() {
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &["cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/kernel/shmmni"],
+        |c| c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"}),
+    );
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1\n1234\n");
+}
+
+/// A sysctl outside the container's namespaces would change the host:
+/// refused at create, naming the key, with nothing left behind.
+#[test]
+fn sysctl_outside_the_namespaces_is_refused() {
+    let env = Env::new();
+    for (name, sysctl, namespaces, needle) in [
+        ("global", json!({"vm.swappiness": "10"}), None, "not namespaced"),
+        (
+            "no-netns",
+            json!({"net.ipv4.ip_forward": "1"}),
+            Some(json!([{"type": "mount"}, {"type": "pid"}, {"type": "uts"}])),
+            "net namespace",
+        ),
+    ] {
+        let b = env.bundle(name, &["true"], |c| {
+            c["linux"]["sysctl"] = sysctl;
+            if let Some(ns) = namespaces {
+                c["linux"]["namespaces"] = ns;
+            }
+        });
+        let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), name]);
+        assert!(err.contains("linux.sysctl") && err.contains(needle), "{err}");
+        assert!(env.ids().is_empty());
+    }
+}
+
+/// config.md "process.oomScoreAdj".
+#[test]
+fn oom_score_adj_is_applied() {
+    let env = Env::new();
+    let b = env.bundle("b", &["cat", "/proc/self/oom_score_adj"], |c| {
+        c["process"]["oomScoreAdj"] = json!(500)
+    });
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "500");
+}
+
+/// config.md "Domainname", in the container's UTS namespace; and refused
+/// without one.
+#[test]
+fn domainname_is_set() {
+    let env = Env::new();
+    let b = env.bundle("b", &["cat", "/proc/sys/kernel/domainname"], |c| {
+        c["domainname"] = json!("example.test")
+    });
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "example.test");
+    let b = env.bundle("b2", &["true"], |c| {
+        c["domainname"] = json!("example.test");
+        c["hostname"] = json!(null);
+        c["linux"]["namespaces"] = json!([{"type": "mount"}]);
+    });
+    let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), "c2"]);
+    assert!(err.contains("domainname"), "{err}");
+}
+
+/// config-linux.md "Personality": LINUX32 makes uname report a 32-bit machine.
+#[test]
+fn personality_linux32() {
+    let env = Env::new();
+    let b = env.bundle("b", &["uname", "-m"], |c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX32"})
+    });
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "i686");
+}
