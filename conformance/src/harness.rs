@@ -134,6 +134,10 @@ pub struct Ctx<'a> {
     deadline: Instant,
     ids: Vec<String>,
     seq: usize,
+    /// The longest a single runtime command may take.
+    cmd_cap: Duration,
+    /// Whether any runtime command of this test hit its deadline.
+    pub timed_out: bool,
     /// Commands run so far, for failure details with --verbose.
     pub transcript: Vec<String>,
 }
@@ -151,6 +155,8 @@ impl<'a> Ctx<'a> {
             deadline: Instant::now() + env.test_timeout,
             ids: Vec::new(),
             seq: 0,
+            cmd_cap: Duration::from_secs(30),
+            timed_out: false,
             transcript: Vec::new(),
         })
     }
@@ -226,7 +232,7 @@ impl<'a> Ctx<'a> {
         }
         // Its own process group, so that a timeout kills it and whatever it forked.
         cmd.process_group(0);
-        let timeout = self.remaining().min(Duration::from_secs(30));
+        let timeout = self.remaining().min(self.cmd_cap);
         let line = format!("{} {}", self.env.runtime.display(), args.join(" "));
         let mut child = cmd
             .spawn()
@@ -260,6 +266,7 @@ impl<'a> Ctx<'a> {
             .unwrap_or_default();
         self.transcript.push(format!("$ {line}  -> {}{sig}", o.brief()));
         if timed_out {
+            self.timed_out = true;
             return Err(Failure::Fail(format!(
                 "timeout: `{line}` did not finish within {:.1}s",
                 timeout.as_secs_f64()
@@ -413,8 +420,10 @@ impl<'a> Ctx<'a> {
     /// a runtime that misbehaves, then reap.
     pub fn cleanup(&mut self) -> Vec<String> {
         let mut problems = Vec::new();
-        // A fresh budget: cleanup must run even when the test timed out.
-        self.deadline = Instant::now() + Duration::from_secs(15);
+        // A fresh budget: cleanup must run even when the test timed out, but
+        // a hung runtime must not hold the suite for long.
+        self.deadline = Instant::now() + Duration::from_secs(10);
+        self.cmd_cap = Duration::from_secs(3);
         for id in self.ids.clone() {
             let pid = self.state(&id).ok().flatten().and_then(|s| s["pid"].as_i64());
             let _ = self.rt(&["delete", "--force", &id]);

@@ -36,7 +36,19 @@ pub struct Record {
     pub spec: String,
     pub result: Verdict,
     pub detail: String,
+    /// The expected-failure reason, when the test is in the xfail list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
     pub millis: u128,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stable_strips_run_specific_text() {
+        let d = r#"exit 1: time="2026-12-04T20:21:41Z" level=error msg="/tmp/oci-conformance.HnsTnr/bundle-1/x oci-conf-12-3 y""#;
+        assert_eq!(super::stable(d), r#"exit 1: level=error msg="$TMP/bundle-1/x <id> y""#);
+    }
 }
 
 #[derive(Default, Debug)]
@@ -119,7 +131,31 @@ pub fn table(records: &[Record]) -> String {
 }
 
 fn md_cell(s: &str) -> String {
-    crate::harness::truncate(&s.replace('|', "\\|").replace('\n', " "), 160)
+    crate::harness::truncate(&stable(s).replace('|', "\\|").replace('\n', " "), 160)
+}
+
+/// The detail without what changes from run to run (temp dir names,
+/// container ids, log timestamps), so that a regenerated report only
+/// differs where results do.
+pub fn stable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("time=\"") {
+            rest = r.split_once('"').map(|(_, after)| after.trim_start()).unwrap_or("");
+        } else if let Some(r) = rest.strip_prefix("/tmp/oci-conformance.") {
+            out.push_str("$TMP");
+            rest = r.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        } else if let Some(r) = rest.strip_prefix("oci-conf-") {
+            out.push_str("<id>");
+            rest = r.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
 
 /// The results of several runtimes side by side, one row per test.
@@ -151,6 +187,9 @@ pub fn markdown(runs: &[(String, Vec<Record>)]) -> String {
         for (_, recs) in runs {
             match recs.get(i) {
                 Some(x) if matches!(x.result, Verdict::Pass) => s.push_str(" pass |"),
+                Some(x) if matches!(x.result, Verdict::Xfail) => {
+                    let _ = write!(s, " xfail: {} |", md_cell(x.expected.as_deref().unwrap_or("")));
+                }
                 Some(x) => {
                     let _ = write!(s, " {}: {} |", x.result.label(), md_cell(&x.detail));
                 }
@@ -163,9 +202,17 @@ pub fn markdown(runs: &[(String, Vec<Record>)]) -> String {
 }
 
 pub fn spec_list(records: &[Record]) -> String {
-    let mut s = String::from("| test | checks |\n|---|---|\n");
+    let mut s = String::from("| test | section | checks |\n|---|---|---|\n");
     for r in records {
-        let _ = writeln!(s, "| `{}` | {} |", r.name, md_cell(&r.spec));
+        let _ = writeln!(s, "| `{}` | {} | {} |", r.name, r.section, r.spec.replace('|', "\\|"));
+    }
+    s
+}
+
+pub fn xfail_list() -> String {
+    let mut s = String::from("| runtime | test | reason |\n|---|---|---|\n");
+    for e in crate::xfail::EXPECTED {
+        let _ = writeln!(s, "| {} | `{}` | {} |", e.runtime, e.test, e.reason.replace('|', "\\|"));
     }
     s
 }
