@@ -408,7 +408,8 @@ fn cgroup_line<'a>(r: &'a Value, controller: &str) -> Option<&'a str> {
 }
 
 fn cgroups_path(ctx: &mut Ctx) -> TResult {
-    let path = format!("/oci-conformance/{}", ctx.new_id());
+    // One level under the root, so that deleting the container removes it all.
+    let path = format!("/{}", ctx.new_id());
     let mut cfg = probe_report(&[]);
     set(&mut cfg, "linux/cgroupsPath", json!(path));
     let r = ctx.run_probe(&cfg)?;

@@ -25,15 +25,15 @@ pub fn tests() -> Vec<Test> {
         t(
             "negative.bad-linux-hugepage",
             "runtime.md#errors",
-            "schema/test/config/bad/linux-hugepage.json (pageSize 64kB, not a valid size) — no error required; runc \
-           accepts it (skip when accepted).",
+            "schema/test/config/bad/linux-hugepage.json (pageSize 64kB, not a valid size): no error is required; pass if \
+             create fails cleanly, skip if the runtime accepts it.",
             bad_hugepage,
         ),
         t(
             "negative.bad-linux-netdevice",
             "runtime.md#errors",
-            "schema/test/config/bad/linux-netdevice.json (name is a number) — no error required; runc 1.1.5 does not \
-           know netDevices and accepts it (skip when accepted).",
+            "schema/test/config/bad/linux-netdevice.json (name is a number): no error is required (runc 1.1.5 does not \
+             know netDevices and accepts it); pass if create fails cleanly, skip if accepted.",
             bad_netdevice,
         ),
         t(
