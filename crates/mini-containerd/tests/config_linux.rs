@@ -116,3 +116,56 @@ fn personality_linux32() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "i686");
 }
+
+/// config-linux.md "User namespace mappings": the runtime writes the maps,
+/// the process is root of its namespace only, and host root's files show
+/// up as the overflow id.
+#[test]
+fn user_namespace_with_mappings() {
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u /bin/busybox",
+        ],
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        },
+    );
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["0", "0", "200000", "65536", "0", "200000", "65536", "65534"],
+        "{out}"
+    );
+}
+
+/// A user namespace without mappings, or mappings without one, is refused.
+#[test]
+fn user_namespace_mapping_errors() {
+    let env = Env::new();
+    let b = env.bundle("nomap", &["true"], |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+    });
+    let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), "c1"]);
+    assert!(err.contains("linux.uidMappings"), "{err}");
+    let b = env.bundle("nons", &["true"], |c| {
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 1}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 1}]);
+    });
+    let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), "c2"]);
+    assert!(err.contains("without a new user namespace"), "{err}");
+    assert!(env.ids().is_empty());
+}

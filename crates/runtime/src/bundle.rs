@@ -147,6 +147,7 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
         ));
     }
     crate::init::sysctl::validate(spec).map_err(|why| ("linux.sysctl", why))?;
+    crate::userns::validate(spec)?;
     for (i, d) in spec
         .linux()
         .iter()

@@ -15,6 +15,7 @@ pub mod spec;
 pub mod state;
 pub mod sys;
 pub mod time;
+pub mod userns;
 
 pub use error::{Error, Result};
 

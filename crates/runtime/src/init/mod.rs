@@ -20,7 +20,7 @@ use std::path::Path;
 
 use nix::sys::stat::Mode;
 
-use crate::process::channel::{self, Bootstrap, FromInit, ToInit, INIT_FD_ENV};
+use crate::process::channel::{self, Bootstrap, FromInit, ToInit, FIFO_FD_ENV, INIT_FD_ENV};
 use crate::sys;
 
 /// Entry point of `mini-containerd init`. Never returns.
@@ -36,16 +36,12 @@ pub fn main() -> ! {
 }
 
 fn run() -> Result<(), String> {
-    let fd: i32 = std::env::var(INIT_FD_ENV)
-        .map_err(|_| "not started by mini-containerd (no sync channel); `init` is internal".to_string())?
-        .parse()
-        .map_err(|_| format!("{INIT_FD_ENV} is not an fd number"))?;
-    std::env::remove_var(INIT_FD_ENV);
-    let sock: OwnedFd = sys::adopt_inherited_fd(fd).map_err(|e| format!("sync channel fd {fd}: {}", e.desc()))?;
+    let sock = inherited_fd(INIT_FD_ENV)?;
+    let fifo = inherited_fd(FIFO_FD_ENV)?;
     let mut sock = UnixStream::from(sock);
     let ToInit::Bootstrap(boot) = channel::recv(&mut sock).map_err(|e| format!("waiting for the bootstrap: {e}"))?;
 
-    let prepared = match setup(&boot) {
+    let prepared = match setup(&boot, fifo) {
         Ok(p) => p,
         Err(msg) => {
             // The runtime prints it; if it is gone, stderr is all we have.
@@ -67,8 +63,18 @@ struct Prepared {
     exec: exec::Exec,
 }
 
+/// Take an fd the runtime left us, named by an environment variable.
+fn inherited_fd(var: &str) -> Result<OwnedFd, String> {
+    let fd: i32 = std::env::var(var)
+        .map_err(|_| "not started by mini-containerd (no sync channel); `init` is internal".to_string())?
+        .parse()
+        .map_err(|_| format!("{var} is not an fd number"))?;
+    std::env::remove_var(var);
+    sys::adopt_inherited_fd(fd).map_err(|e| format!("{var} fd {fd}: {}", e.desc()))
+}
+
 /// Build the container around ourselves. Each error names its step.
-fn setup(boot: &Bootstrap) -> Result<Prepared, String> {
+fn setup(boot: &Bootstrap, fifo: OwnedFd) -> Result<Prepared, String> {
     let spec = &boot.spec;
     // Modes in config.json (devices, fileMode) are meant literally.
     nix::sys::stat::umask(Mode::empty());
@@ -94,10 +100,8 @@ fn setup(boot: &Bootstrap) -> Result<Prepared, String> {
         devices::create(&root, spec)?;
     }
     drop(root);
-    // The FIFO lives in the state directory, which pivot_root hides: keep an
-    // O_PATH fd now and reopen it for writing through /proc/self/fd later.
-    let fifo = sys::openat2(libc::AT_FDCWD, &boot.fifo, libc::O_PATH, 0, 0)
-        .map_err(|e| format!("opening {}: {}", boot.fifo.display(), e.desc()))?;
+    // The FIFO lives in the state directory, which pivot_root hides: we hold
+    // an O_PATH fd from the runtime and reopen it through /proc/self/fd.
     rootfs::pivot_root(&boot.rootfs)?;
     // Before maskedPaths/readonlyPaths make /proc/sys read-only.
     sysctl::apply(spec)?;

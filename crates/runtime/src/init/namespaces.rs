@@ -19,20 +19,23 @@ pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
-/// Join and create every namespace but the PID one.
+/// Join and create every namespace but the PID one and a new user one
+/// (both made by `clone`). A user namespace given by path is joined first:
+/// it decides what the other joins and creations are allowed to do.
 pub fn enter(spec: &Spec) -> Result<(), String> {
-    let namespaces = spec
+    let mut namespaces = spec
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
+    namespaces.sort_by_key(|n| n.typ() != LinuxNamespaceType::User);
     let mut new = CloneFlags::empty();
     for ns in &namespaces {
         let t = ns.typ();
-        if t == LinuxNamespaceType::Pid {
+        if t == LinuxNamespaceType::Pid || (t == LinuxNamespaceType::User && ns.path().is_none()) {
             continue;
         }
-        if matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Time) {
+        if t == LinuxNamespaceType::Time {
             return Err(format!("linux.namespaces: the {t} namespace is not supported yet"));
         }
         match ns.path() {

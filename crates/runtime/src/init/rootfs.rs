@@ -232,14 +232,7 @@ fn mount_one(root: &Root, m: &Mount, bundle: &Path) -> Res<()> {
             // The fd still names the directory *under* the new mount: reopen
             // so the remount reaches the bind mount itself.
             let top = root.open_path(dest).map_err(fail(step("reopening")))?;
-            mount(
-                None::<&str>,
-                &fd_path(&top),
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount,
-                None::<&str>,
-            )
-            .map_err(fail(step("remounting with options")))?;
+            remount_bind(&top, remount).map_err(fail(step("remounting with options")))?;
         }
     } else {
         let target = root.mkdir_all(dest)?;
@@ -517,22 +510,53 @@ pub fn readonly_root() -> Res<()> {
     remount_readonly(&fd).map_err(fail("remounting / read-only (root.readonly)"))
 }
 
-/// Remount read-only, keeping the nosuid/nodev/noexec flags the mount has:
-/// a bind remount that dropped them would be refused (or would loosen them).
-fn remount_readonly(fd: &OwnedFd) -> Result<(), Errno> {
+/// Remount a bind mount with `flags`. In a user namespace the kernel locks
+/// the nosuid/nodev/noexec/ro/atime flags a mount inherited from the host;
+/// a remount that would clear one is refused with EPERM, so retry with the
+/// locked ones kept, as runc does.
+fn remount_bind(fd: &OwnedFd, flags: MsFlags) -> Result<(), Errno> {
+    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    match mount(None::<&str>, &fd_path(fd), None::<&str>, base | flags, None::<&str>) {
+        Err(Errno::EPERM) => {
+            let locked = current_flags(fd)?;
+            mount(
+                None::<&str>,
+                &fd_path(fd),
+                None::<&str>,
+                base | flags | locked,
+                None::<&str>,
+            )
+        }
+        other => other,
+    }
+}
+
+/// The per-mount flags a mount has now, as MS_* flags.
+fn current_flags(fd: &OwnedFd) -> Result<MsFlags, Errno> {
     use nix::sys::statvfs::FsFlags;
     let st = nix::sys::statvfs::fstatvfs(fd)?;
-    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    let mut flags = MsFlags::empty();
     for (have, want) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
         (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
     ] {
         if st.flags().contains(have) {
             flags |= want;
         }
     }
-    mount(None::<&str>, &fd_path(fd), None::<&str>, flags, None::<&str>)
+    Ok(flags)
+}
+
+/// Remount read-only, keeping the nosuid/nodev/noexec flags the mount has:
+/// a bind remount that dropped them would be refused (or would loosen them).
+fn remount_readonly(fd: &OwnedFd) -> Result<(), Errno> {
+    let keep = current_flags(fd)? & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    remount_bind(fd, MsFlags::MS_RDONLY | keep)
 }
 
 #[cfg(test)]

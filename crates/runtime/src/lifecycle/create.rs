@@ -54,8 +54,13 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         .ok_or_else(|| Error::Invalid("internal: no container dir".into()))?;
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).context(|| format!("mkfifo {}", fifo.display()))?;
+    // Writable by the init whatever uid it maps to; the umask must not narrow it.
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .context(|| format!("chmod {}", fifo.display()))?;
+    let fifo_fd = crate::sys::openat2(libc::AT_FDCWD, &fifo, libc::O_PATH, 0, 0)
+        .context(|| format!("opening {}", fifo.display()))?;
 
-    let spawn = init_spawn(bundle)?;
+    let spawn = init_spawn(bundle, fifo_fd)?;
     let (mut sock, child_sock) = UnixStream::pair().context(|| "socketpair for the sync channel".into())?;
     let pid = info_span!("spawn_init")
         .in_scope(|| spawn_init(spawn, &child_sock))
@@ -63,6 +68,11 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     undo.pid = Some(pid);
     drop(child_sock);
     debug!(pid = pid.as_raw(), "init spawned");
+    if new_user_namespace(&bundle.spec) {
+        crate::userns::write_id_maps(pid, &bundle.spec)?;
+    }
+    // Release the child to exec the init (see the protocol in channel.rs).
+    std::io::Write::write_all(&mut sock, &[0]).context(|| "releasing the init".into())?;
 
     let mut stored = Stored {
         id: opts.id.clone(),
@@ -83,7 +93,6 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         spec: bundle.spec.clone(),
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        fifo,
     };
     let reply = info_span!("init_setup").in_scope(|| {
         channel::send(&mut sock, &ToInit::Bootstrap(Box::new(boot)))?;
@@ -112,8 +121,21 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     Ok(Created { dir, stored, pid })
 }
 
-/// What `clone` must do: create a new PID namespace, or join one by path.
-fn init_spawn(bundle: &Bundle) -> Result<InitSpawn> {
+fn new_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
+        })
+}
+
+/// What `clone` must do: create new PID and user namespaces, or join a PID
+/// namespace by path. The user namespace is made by `clone` too, so that
+/// the PID namespace belongs to it and the runtime can write its id maps
+/// before the init does anything.
+fn init_spawn(bundle: &Bundle, fifo: std::os::fd::OwnedFd) -> Result<InitSpawn> {
     let namespaces = bundle
         .spec
         .linux()
@@ -123,7 +145,11 @@ fn init_spawn(bundle: &Bundle) -> Result<InitSpawn> {
     let mut spawn = InitSpawn {
         clone_flags: CloneFlags::empty(),
         join_pid_ns: None,
+        fifo,
     };
+    if new_user_namespace(&bundle.spec) {
+        spawn.clone_flags |= CloneFlags::CLONE_NEWUSER;
+    }
     if let Some(ns) = namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::Pid) {
         match ns.path() {
             None => spawn.clone_flags |= CloneFlags::CLONE_NEWPID,

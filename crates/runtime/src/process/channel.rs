@@ -1,15 +1,19 @@
 //! The sync channel between the runtime and the container's init.
 //!
-//! A `socketpair(AF_UNIX, SOCK_STREAM)` carries length-prefixed JSON
-//! messages (u32 little-endian length, then the JSON). One enum per
+//! A `socketpair(AF_UNIX, SOCK_STREAM)` carries one raw "go" byte (read by
+//! the cloned child before it execs), then length-prefixed JSON messages
+//! (u32 little-endian length, then the JSON). One enum per
 //! direction, so each side can only say what the protocol allows.
 //!
 //! ```text
 //!  runtime (create / run)                     init (becomes the container's PID 1)
 //!  ──────────────────────                     ───────────────────────────────────
-//!  clone(CLONE_NEWPID) ─────────────────────► execve(/proc/self/exe, "init")
+//!  clone(CLONE_NEWPID [|CLONE_NEWUSER]) ────► (child waits for one byte)
+//!  write uid_map/gid_map (user namespace)
+//!  one byte "go" ───────────────────────────► [setresuid(0) in the userns]
+//!                                             execveat(sealed memfd copy, "init")
 //!  save state "creating" (pid, start time)
-//!  Bootstrap{spec, rootfs, fifo} ───────────► setns / unshare namespaces
+//!  Bootstrap{spec, bundle, rootfs} ─────────► setns / unshare namespaces
 //!                                             mounts, /dev, pivot_root,
 //!                                             masked & read-only paths, hostname,
 //!                                             look up process.args[0]
@@ -35,6 +39,10 @@ use serde::{Deserialize, Serialize};
 /// The environment variable that tells `mini-containerd init` which fd is
 /// its end of the channel.
 pub const INIT_FD_ENV: &str = "_MINI_CONTAINERD_INIT_FD";
+/// …and which fd is an `O_PATH` handle of `exec.fifo`, opened by the runtime:
+/// the init may not be allowed to reach the state directory by path (it is
+/// 0700, and in a user namespace the init is not the host's root).
+pub const FIFO_FD_ENV: &str = "_MINI_CONTAINERD_FIFO_FD";
 
 /// Largest message we accept: configs with big seccomp profiles stay far
 /// below this; anything larger is a bug or an attack.
@@ -55,8 +63,6 @@ pub struct Bootstrap {
     pub bundle: PathBuf,
     /// Absolute host path of the root filesystem.
     pub rootfs: PathBuf,
-    /// Absolute host path of `exec.fifo`, opened before `pivot_root` hides it.
-    pub fifo: PathBuf,
 }
 
 /// Init → runtime.

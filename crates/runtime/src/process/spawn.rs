@@ -15,7 +15,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::unistd::Pid;
 
-use crate::process::channel::INIT_FD_ENV;
+use crate::process::channel::{FIFO_FD_ENV, INIT_FD_ENV};
 use crate::sys::{self, CloneResult};
 
 /// How to spawn the init.
@@ -27,6 +27,8 @@ pub struct InitSpawn {
     /// namespace also affects children only, so the runtime joins it just
     /// before cloning.
     pub join_pid_ns: Option<OwnedFd>,
+    /// `O_PATH` fd of exec.fifo, inherited by the init.
+    pub fifo: OwnedFd,
 }
 
 /// A sealed, in-memory copy of our own binary, for the init to run from.
@@ -63,9 +65,12 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
     let exe = sealed_self_copy()?;
     let argv = [c"mini-containerd".as_ptr(), c"init".as_ptr(), std::ptr::null()];
     let fd = child_sock.as_raw_fd();
+    let fifo_fd = spawn.fifo.as_raw_fd();
+    let user_ns = spawn.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
     let env_entry = CString::new(format!("{INIT_FD_ENV}={fd}")).map_err(|e| e.to_string())?;
+    let fifo_entry = CString::new(format!("{FIFO_FD_ENV}={fifo_fd}")).map_err(|e| e.to_string())?;
     let mut envp: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k != INIT_FD_ENV)
+        .filter(|(k, _)| k != INIT_FD_ENV && k != FIFO_FD_ENV)
         .filter_map(|(k, v)| {
             use std::os::unix::ffi::OsStrExt;
             let mut kv = k.as_bytes().to_vec();
@@ -75,6 +80,7 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
         })
         .collect();
     envp.push(env_entry);
+    envp.push(fifo_entry);
 
     if let Some(ns) = &spawn.join_pid_ns {
         nix::sched::setns(ns, CloneFlags::CLONE_NEWPID).map_err(|e| format!("joining PID namespace: {}", e.desc()))?;
@@ -84,10 +90,31 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
         Err(e) => Err(format!("clone({:?}): {}", spawn.clone_flags, e.desc())),
         Ok(CloneResult::Parent(pid)) => Ok(pid),
         Ok(CloneResult::Child) => {
+            // Wait for the runtime's go-ahead byte: by then it has written
+            // our uid/gid maps. Exec'ing earlier, as an unmapped user, would
+            // drop every capability we hold in the new user namespace.
+            let mut go = [0u8; 1];
+            if !matches!(nix::unistd::read(fd, &mut go), Ok(1)) {
+                sys::write_stderr_and_exit(b"mini-containerd: runtime gone before the init could start\n", 1)
+            }
+            if user_ns {
+                // Become root *of the namespace* (the mapped id), so that
+                // execve keeps the namespace's full capability set.
+                let _ = nix::unistd::setgroups(&[]);
+                let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+                if nix::unistd::setresgid(root.0, root.0, root.0)
+                    .and_then(|()| nix::unistd::setresuid(root.1, root.1, root.1))
+                    .is_err()
+                {
+                    sys::write_stderr_and_exit(b"mini-containerd: setresuid(0) in the new user namespace failed\n", 1)
+                }
+            }
             // The runtime may block signals (`run` waits for them with
             // sigwait); the mask survives execve, so clear it for the init.
             let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-            let err = sys::clear_cloexec(fd).and_then(|()| sys::execve_fd(&exe, &argv, &envp));
+            let err = sys::clear_cloexec(fd)
+                .and_then(|()| sys::clear_cloexec(fifo_fd))
+                .and_then(|()| sys::execve_fd(&exe, &argv, &envp));
             let msg = format!(
                 "mini-containerd: exec of the sealed runtime copy as container init: {}\n",
                 err.map_or_else(|e| e.desc(), |_| "returned")
