@@ -63,6 +63,18 @@ demo: build bundle
     "$bin" --root "$root" list
     rm -rf "$tmp"
 
+# Run the OCI conformance suite (default: against our binary); e.g. `just conformance /usr/sbin/runc --format table`
+conformance runtime=bin *args: build bundle
+    cargo run -q -p conformance -- --runtime {{runtime}} {{args}}
+
+# The conformance suite against runc: checks the suite itself
+conformance-runc *args: build bundle
+    cargo run -q -p conformance -- --runtime "$(command -v runc)" {{args}}
+
+# Regenerate docs/conformance.md: mini-containerd and runc side by side
+conformance-report: build bundle
+    cargo run -q -p conformance -- --report-markdown docs/conformance.md --runtime {{bin}} --runtime "$(command -v runc)"
+
 # Format check, clippy, unit and integration tests (as root)
 test: bundle lint
     cargo test --workspace

@@ -22,13 +22,6 @@ const MC: &str = "mini-containerd";
 const RUNC: &str = "runc";
 
 pub const EXPECTED: &[Expected] = &[
-    // issue 4: capabilities, user/time namespaces, devices, sysctl, oomScoreAdj, domainname
-    x(MC, "process.capabilities", "issue 4: capabilities are not applied yet"),
-    x(MC, "process.oomScoreAdj", "issue 4: oomScoreAdj is not applied yet"),
-    x(MC, "hostname.domainname", "issue 4: domainname is ignored"),
-    x(MC, "linux.namespaces.user", "issue 4: user namespaces are refused"),
-    x(MC, "linux.devices.create", "issue 4: linux.devices are not created"),
-    x(MC, "linux.sysctl", "issue 4: sysctl is not applied"),
     // issue 6: cgroups
     x(MC, "linux.cgroupsPath", "issue 6: no cgroup is created"),
     x(MC, "linux.resources.memory", "issue 6: linux.resources are not applied"),

@@ -162,11 +162,28 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
         }
         crate::init::devices::kind(d.typ()).map_err(|why| ("linux.devices", format!("devices[{i}]: {why}")))?;
     }
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
+    // config.md "Mounts": on Linux a relative destination is relative to
+    // "/", which is how the rootfs code reads every destination anyway.
+    let mut seen_rlimits = HashSet::new();
+    for rl in process.rlimits().iter().flatten() {
+        if !seen_rlimits.insert(format!("{:?}", rl.typ())) {
             return Err((
-                "mounts",
-                format!("mounts[{i}].destination must be absolute, got {:?}", m.destination()),
+                "process.rlimits",
+                format!(
+                    "{:?} is listed twice (config.md: duplicated entries MUST be an error)",
+                    rl.typ()
+                ),
+            ));
+        }
+        if rl.soft() > rl.hard() {
+            return Err((
+                "process.rlimits",
+                format!(
+                    "{:?}: soft limit {} is above the hard limit {}",
+                    rl.typ(),
+                    rl.soft(),
+                    rl.hard()
+                ),
             ));
         }
     }

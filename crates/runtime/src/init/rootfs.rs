@@ -374,7 +374,7 @@ const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
 /// leave it alone (as runc does).
 pub fn needs_dev_setup(spec: &Spec) -> bool {
     !spec.mounts().iter().flatten().any(|m| {
-        m.destination() == Path::new("/dev")
+        relative(m.destination()) == Path::new("dev")
             && (m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
     })
 }
@@ -432,19 +432,39 @@ pub fn setup_dev(root: &Root) -> Res<()> {
 /// ends up stacked on top of the new one, and we detach it. Unlike chroot,
 /// nothing of the host stays reachable through `..` or open directories.
 pub fn pivot_root(rootfs: &Path) -> Res<()> {
-    nix::unistd::chdir(rootfs).map_err(fail(format!("chdir {}", rootfs.display())))?;
-    sys::pivot_root(Path::new("."), Path::new(".")).map_err(fail(format!("pivot_root {}", rootfs.display())))?;
-    // Keep the detach of the old root from propagating to the host.
-    mount(
-        None::<&str>,
-        ".",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(fail("making the old root a slave"))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(fail("detaching the old root"))?;
-    nix::unistd::chdir("/").map_err(fail("chdir /"))
+    let open_dir = |p: &Path| {
+        nix::fcntl::open(
+            p,
+            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail(format!("opening {}", p.display())))
+    };
+    let old_root = open_dir(Path::new("/"))?;
+    let new_root = open_dir(rootfs)?;
+    let result = (|| {
+        nix::unistd::fchdir(new_root).map_err(fail(format!("chdir {}", rootfs.display())))?;
+        sys::pivot_root(Path::new("."), Path::new(".")).map_err(fail(format!("pivot_root {}", rootfs.display())))?;
+        // "." is still the new root; the old one is stacked on top of it.
+        // Step onto the old root itself, so the propagation change below
+        // applies to it and not to the container's mounts (which would turn
+        // every `shared` mount of the config private).
+        nix::unistd::fchdir(old_root).map_err(fail("chdir to the old root"))?;
+        // Keep the detach of the old root from propagating to the host.
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(fail("making the old root a slave"))?;
+        umount2(".", MntFlags::MNT_DETACH).map_err(fail("detaching the old root"))?;
+        nix::unistd::chdir("/").map_err(fail("chdir /"))
+    })();
+    let _ = nix::unistd::close(old_root);
+    let _ = nix::unistd::close(new_root);
+    result
 }
 
 /// After `pivot_root`: `linux.maskedPaths` (files hidden behind `/dev/null`,
