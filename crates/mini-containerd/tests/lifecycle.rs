@@ -360,6 +360,16 @@ fn bad_bundles_are_rejected_cleanly() {
             "root.path",
         ),
         (
+            "dup-rlimit",
+            Box::new(|c| {
+                c["process"]["rlimits"] = json!([
+                    {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 10},
+                    {"type": "RLIMIT_NOFILE", "soft": 20, "hard": 20}
+                ])
+            }),
+            "listed twice",
+        ),
+        (
             "no-mount-ns",
             Box::new(|c| c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "uts"}])),
             "mount namespace",
