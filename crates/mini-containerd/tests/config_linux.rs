@@ -169,3 +169,31 @@ fn user_namespace_mapping_errors() {
     assert!(err.contains("without a new user namespace"), "{err}");
     assert!(env.ids().is_empty());
 }
+
+/// config-linux.md "timeOffsets": the container's process sees the
+/// boot-time clock shifted by the offset, the host does not.
+#[test]
+fn time_namespace_offsets() {
+    let env = Env::new();
+    let b = env.bundle("b", &["cat", "/proc/uptime"], |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1000000, "nanosecs": 0}});
+    });
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    let uptime = |s: &str| s.split_whitespace().next().unwrap().parse::<f64>().unwrap();
+    let host = uptime(&std::fs::read_to_string("/proc/uptime").unwrap());
+    let inside = uptime(&out);
+    assert!(
+        (inside - host - 1_000_000.0).abs() < 60.0,
+        "host {host}, container {inside}"
+    );
+    let b = env.bundle("b2", &["true"], |c| {
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1}});
+    });
+    let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), "c2"]);
+    assert!(err.contains("linux.timeOffsets"), "{err}");
+}

@@ -148,6 +148,20 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
     }
     crate::init::sysctl::validate(spec).map_err(|why| ("linux.sysctl", why))?;
     crate::userns::validate(spec)?;
+    if let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+        let new_time = namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none());
+        if !offsets.is_empty() && !new_time {
+            return Err(("linux.timeOffsets", "set without a new time namespace".into()));
+        }
+        if let Some(clock) = offsets.keys().find(|k| *k != "monotonic" && *k != "boottime") {
+            return Err((
+                "linux.timeOffsets",
+                format!("unknown clock {clock:?} (only monotonic and boottime have offsets)"),
+            ));
+        }
+    }
     for (i, d) in spec
         .linux()
         .iter()

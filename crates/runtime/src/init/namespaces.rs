@@ -35,9 +35,6 @@ pub fn enter(spec: &Spec) -> Result<(), String> {
         if t == LinuxNamespaceType::Pid || (t == LinuxNamespaceType::User && ns.path().is_none()) {
             continue;
         }
-        if t == LinuxNamespaceType::Time {
-            return Err(format!("linux.namespaces: the {t} namespace is not supported yet"));
-        }
         match ns.path() {
             Some(path) => {
                 let f =
@@ -48,5 +45,36 @@ pub fn enter(spec: &Spec) -> Result<(), String> {
             None => new |= flag(t),
         }
     }
-    nix::sched::unshare(new).map_err(|e| format!("unshare({new:?}): {}", e.desc()))
+    nix::sched::unshare(new).map_err(|e| format!("unshare({new:?}): {}", e.desc()))?;
+    if new.contains(flag(LinuxNamespaceType::Time)) {
+        write_time_offsets(spec)?;
+    }
+    Ok(())
+}
+
+/// `linux.timeOffsets`: written while no process is in the new time
+/// namespace yet. `unshare(CLONE_NEWTIME)` moved only our future children —
+/// and the program we `execve` at the end, which is how the container's
+/// process enters it (time_namespaces(7)).
+fn write_time_offsets(spec: &Spec) -> Result<(), String> {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()) else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    let mut clocks: Vec<_> = offsets.keys().collect();
+    clocks.sort();
+    for clock in clocks {
+        let o = &offsets[clock];
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
+    }
+    std::fs::write("/proc/self/timens_offsets", &text).map_err(|e| {
+        format!(
+            "linux.timeOffsets: writing /proc/self/timens_offsets ({:?}): {e}",
+            text.trim()
+        )
+    })
 }
