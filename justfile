@@ -84,6 +84,10 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# Regenerate docs/spec-coverage.md from the runtime's feature table
+spec-coverage:
+    UPDATE_SPEC_COVERAGE=1 cargo test -q -p runtime --lib features::tests::spec_coverage_doc_is_current
+
 # Format the code
 fmt:
     cargo fmt --all

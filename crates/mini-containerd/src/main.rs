@@ -98,6 +98,8 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Print what this runtime supports (OCI features.md JSON)
+    Features,
     /// Internal: the container's init (re-executed by `create`)
     #[command(hide = true)]
     Init,
@@ -176,6 +178,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
         }
         Command::Spec { bundle } => runtime::spec::write_default(bundle)?,
         Command::List { format, quiet } => list(&root, *format, *quiet)?,
+        Command::Features => print_json(&runtime::features::features(), true),
         Command::Init => unreachable!("handled before logging is set up"),
     }
     Ok(0)

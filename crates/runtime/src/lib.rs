@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod error;
+pub mod features;
 pub mod init;
 pub mod lifecycle;
 pub mod process;
