@@ -197,3 +197,75 @@ fn time_namespace_offsets() {
     let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), "c2"]);
     assert!(err.contains("linux.timeOffsets"), "{err}");
 }
+
+/// config.md "ioPriority", "scheduler" and "execCPUAffinity", seen by the
+/// process itself.
+#[test]
+fn io_priority_scheduler_and_affinity() {
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "ionice; grep -E '^policy' /proc/self/sched; grep Cpus_allowed_list /proc/self/status",
+        ],
+        |c| {
+            c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 3});
+            c["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0"});
+        },
+    );
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("best-effort: prio 6"), "{out}");
+    assert!(
+        out.split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(3)
+            .any(|w| w == ["policy", ":", "3"]),
+        "{out}"
+    );
+    assert!(out.contains("Cpus_allowed_list:\t0\n"), "{out}");
+}
+
+/// An LSM label or Intel RDT the host cannot provide is an error, not
+/// silently ignored (this host runs neither AppArmor, SELinux nor resctrl).
+#[test]
+fn unavailable_lsm_and_rdt_are_errors() {
+    let env = Env::new();
+    for (name, edit, needle) in [
+        (
+            "apparmor",
+            json!({"process": {"apparmorProfile": "docker-default"}}),
+            "AppArmor",
+        ),
+        (
+            "selinux",
+            json!({"process": {"selinuxLabel": "system_u:system_r:container_t:s0"}}),
+            "SELinux",
+        ),
+        ("rdt", json!({"linux": {"intelRdt": {"closID": "x"}}}), "intelRdt"),
+    ] {
+        if name == "apparmor"
+            && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+        {
+            continue;
+        }
+        let b = env.bundle(name, &["true"], |c| merge(c, &edit));
+        let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), name]);
+        assert!(err.contains(needle), "{name}: {err}");
+        assert!(env.ids().is_empty());
+    }
+}
+
+fn merge(into: &mut serde_json::Value, from: &serde_json::Value) {
+    match (into, from) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}

@@ -234,3 +234,40 @@ pub fn personality(persona: libc::c_ulong) -> Result<(), Errno> {
     let ret = unsafe { libc::personality(persona) };
     Errno::result(ret).map(drop)
 }
+
+/// `struct sched_attr` (SCHED_ATTR_SIZE_VER0, 48 bytes) for sched_setattr(2).
+#[repr(C)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub sched_policy: u32,
+    pub sched_flags: u64,
+    pub sched_nice: i32,
+    pub sched_priority: u32,
+    pub sched_runtime: u64,
+    pub sched_deadline: u64,
+    pub sched_period: u64,
+}
+
+/// `sched_setattr(0, attr, 0)`: the calling thread's scheduling policy.
+pub fn sched_setattr_self(attr: &SchedAttr) -> Result<(), Errno> {
+    // SAFETY: `attr` is a valid, initialised sched_attr whose `size` field
+    // matches its layout; the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level)`.
+pub fn ioprio_set_self(class: i32, level: i32) -> Result<(), Errno> {
+    const IOPRIO_WHO_PROCESS: i32 = 1;
+    const IOPRIO_CLASS_SHIFT: i32 = 13;
+    // SAFETY: plain integer arguments; no memory is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            (class << IOPRIO_CLASS_SHIFT) | level,
+        )
+    };
+    Errno::result(ret).map(drop)
+}

@@ -35,6 +35,7 @@ pub struct Exec {
     no_new_privileges: bool,
     caps: Option<capabilities::CapSets>,
     personality: Option<libc::c_ulong>,
+    process: oci_spec::runtime::Process,
 }
 
 pub fn prepare(spec: &Spec) -> Result<Exec, String> {
@@ -54,6 +55,7 @@ pub fn prepare(spec: &Spec) -> Result<Exec, String> {
     }
 
     apply_rlimits(spec)?;
+    super::process_attrs::apply(spec, process)?;
 
     // config.md: cwd is absolute (checked at load); runc creates it if the
     // image lacks it.
@@ -91,6 +93,7 @@ pub fn prepare(spec: &Spec) -> Result<Exec, String> {
                 LinuxPersonalityDomain::PerLinux => PER_LINUX,
                 LinuxPersonalityDomain::PerLinux32 => PER_LINUX32,
             }),
+        process: process.clone(),
     })
 }
 
@@ -113,6 +116,7 @@ pub fn finish(e: Exec) -> Result<(), String> {
     if e.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|err| format!("prctl(PR_SET_NO_NEW_PRIVS): {}", err.desc()))?;
     }
+    super::process_attrs::set_exec_labels(&e.process)?;
     if let Some(persona) = e.personality {
         sys::personality(persona).map_err(|err| format!("linux.personality: {}", err.desc()))?;
     }

@@ -11,6 +11,7 @@ pub mod devices;
 mod exec;
 pub mod mount_opts;
 mod namespaces;
+pub mod process_attrs;
 pub mod rootfs;
 pub mod sysctl;
 

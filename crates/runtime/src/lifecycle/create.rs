@@ -71,6 +71,17 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     if new_user_namespace(&bundle.spec) {
         crate::userns::write_id_maps(pid, &bundle.spec)?;
     }
+    if let Some(list) = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.exec_cpu_affinity().as_ref())
+        .and_then(|a| a.initial().clone())
+    {
+        // The init runs its setup on these CPUs; `final` applies at exec.
+        crate::init::process_attrs::set_affinity(pid, &list, "process.execCPUAffinity.initial")
+            .map_err(Error::Invalid)?;
+    }
     // Release the child to exec the init (see the protocol in channel.rs).
     std::io::Write::write_all(&mut sock, &[0]).context(|| "releasing the init".into())?;
 
