@@ -269,3 +269,26 @@ fn merge(into: &mut serde_json::Value, from: &serde_json::Value) {
         (slot, v) => *slot = v.clone(),
     }
 }
+
+/// Recursive mount attributes (`rro`): a read-only rbind is read-only in
+/// its submounts too, which a plain `ro` remount is not.
+#[test]
+fn recursive_read_only_bind() {
+    let env = Env::new();
+    // The host's /dev has writable submounts (/dev/shm); never write there
+    // for real: the name is unique and removed afterwards in any case.
+    let name = format!("mc-rro-test-{}", std::process::id());
+    let script =
+        format!("touch /mnt/shm/{name} && echo WROTE || echo refused; touch /mnt/x-{name} || echo top-refused");
+    let b = env.bundle("b", &["sh", "-c", &script], |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt", "type": "bind", "source": "/dev", "options": ["rbind", "rro"]
+        }));
+    });
+    let (code, out, err) = env.run(&b, "c1");
+    let _ = std::fs::remove_file(format!("/dev/shm/{name}"));
+    let _ = std::fs::remove_file(format!("/dev/x-{name}"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("refused\n") && !out.contains("WROTE"), "{out}");
+    assert!(out.contains("top-refused"), "{out}");
+}

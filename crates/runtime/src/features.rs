@@ -47,7 +47,8 @@ pub const COVERAGE: &[Field] = &[
     f("root.path", Supported, "relative to the bundle or absolute", "lifecycle::root_is_switched; conformance:root.*"),
     f("root.readonly", Supported, "remounted read-only after all mounts", "conformance:root.readonly"),
     f("mounts", Supported, "bind/rbind, proc, sysfs, tmpfs, devpts, mqueue, cgroup (v1 hierarchies bound read-only), propagation flags; destinations resolved with openat2(RESOLVE_IN_ROOT)", "security::mount_destination_symlink_stays_inside; conformance:mounts.*"),
-    f("mounts[].options (recursive rro/rnosuid…, idmap, tmpcopyup)", Unsupported, "recursive attributes via mount_setattr and id-mapped mounts: issue 4", ""),
+    f("mounts[].options (recursive rro, rnosuid, rnoatime …)", Supported, "mount_setattr(AT_RECURSIVE)", "config_linux::recursive_read_only_bind"),
+    f("mounts[].options (tmpcopyup)", Unsupported, "runc extension, not implemented", ""),
     f("mounts[].uidMappings/gidMappings", Unsupported, "id-mapped mounts: issue 4", ""),
     f("process.terminal", Unsupported, "terminals and --console-socket: issue 5", ""),
     f("process.consoleSize", Unsupported, "issue 5", ""),
@@ -105,6 +106,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "nodiratime",
     "noexec",
     "noiversion",
+    "nosymfollow",
     "nolazytime",
     "nomand",
     "norelatime",
@@ -125,9 +127,18 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "slave",
     "strictatime",
     "suid",
+    "symfollow",
     "sync",
     "unbindable",
 ];
+
+/// Every mount option name, plain and recursive, sorted.
+pub fn mount_options() -> Vec<&'static str> {
+    let mut all: Vec<&str> = MOUNT_OPTIONS.to_vec();
+    all.extend(crate::init::mount_opts::recursive_names());
+    all.sort_unstable();
+    all
+}
 
 /// The `features` document (features.md, features-linux.md).
 pub fn features() -> Value {
@@ -137,7 +148,7 @@ pub fn features() -> Value {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_SPEC_VERSION,
         "hooks": [],
-        "mountOptions": MOUNT_OPTIONS,
+        "mountOptions": mount_options(),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
@@ -182,7 +193,7 @@ mod tests {
 
     #[test]
     fn every_listed_mount_option_is_parsed_as_a_flag() {
-        for opt in MOUNT_OPTIONS {
+        for opt in mount_options() {
             let parsed = crate::init::mount_opts::parse(&[opt.to_string()]);
             assert!(parsed.data.is_empty(), "{opt} fell through to filesystem data");
         }

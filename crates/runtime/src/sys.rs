@@ -235,6 +235,33 @@ pub fn personality(persona: libc::c_ulong) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// `struct mount_attr` for mount_setattr(2).
+#[repr(C)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, attr)`: change the
+/// attributes of the mount `fd` is the root of, and of every mount below.
+pub fn mount_setattr_recursive(fd: RawFd, attr: &MountAttr) -> Result<(), Errno> {
+    // SAFETY: an empty NUL-terminated path, and a valid mount_attr whose
+    // size is passed with it; the kernel only reads it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// `struct sched_attr` (SCHED_ATTR_SIZE_VER0, 48 bytes) for sched_setattr(2).
 #[repr(C)]
 pub struct SchedAttr {

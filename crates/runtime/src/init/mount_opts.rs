@@ -13,6 +13,52 @@ pub struct MountOptions {
     pub propagation: MsFlags,
     /// Comma-joined filesystem-specific options (`mode=755,size=64k`).
     pub data: String,
+    /// Recursive attributes (`rro`, `rnosuid` …) for mount_setattr(2) with
+    /// AT_RECURSIVE: MOUNT_ATTR_* bits to set and to clear.
+    pub rec_set: u64,
+    pub rec_clr: u64,
+}
+
+/// MOUNT_ATTR_* of <linux/mount.h>.
+pub mod attr {
+    pub const RDONLY: u64 = 0x0000_0001;
+    pub const NOSUID: u64 = 0x0000_0002;
+    pub const NODEV: u64 = 0x0000_0004;
+    pub const NOEXEC: u64 = 0x0000_0008;
+    /// The atime field: relatime is 0 within it.
+    pub const ATIME_MASK: u64 = 0x0000_0070;
+    pub const RELATIME: u64 = 0x0000_0000;
+    pub const NOATIME: u64 = 0x0000_0010;
+    pub const STRICTATIME: u64 = 0x0000_0020;
+    pub const NODIRATIME: u64 = 0x0000_0080;
+    pub const NOSYMFOLLOW: u64 = 0x0020_0000;
+}
+
+/// The recursive options runc accepts: (name, set, clear).
+const RECURSIVE: &[(&str, u64, u64)] = &[
+    ("rro", attr::RDONLY, 0),
+    ("rrw", 0, attr::RDONLY),
+    ("rnosuid", attr::NOSUID, 0),
+    ("rsuid", 0, attr::NOSUID),
+    ("rnodev", attr::NODEV, 0),
+    ("rdev", 0, attr::NODEV),
+    ("rnoexec", attr::NOEXEC, 0),
+    ("rexec", 0, attr::NOEXEC),
+    ("rnodiratime", attr::NODIRATIME, 0),
+    ("rdiratime", 0, attr::NODIRATIME),
+    ("rrelatime", attr::RELATIME, attr::ATIME_MASK),
+    ("rnorelatime", 0, attr::ATIME_MASK),
+    ("rnoatime", attr::NOATIME, attr::ATIME_MASK),
+    ("ratime", 0, attr::ATIME_MASK),
+    ("rstrictatime", attr::STRICTATIME, attr::ATIME_MASK),
+    ("rnostrictatime", 0, attr::ATIME_MASK),
+    ("rnosymfollow", attr::NOSYMFOLLOW, 0),
+    ("rsymfollow", 0, attr::NOSYMFOLLOW),
+];
+
+/// Names of the recursive options, for `features`.
+pub fn recursive_names() -> impl Iterator<Item = &'static str> {
+    RECURSIVE.iter().map(|(n, _, _)| *n)
 }
 
 impl Default for MountOptions {
@@ -21,6 +67,8 @@ impl Default for MountOptions {
             flags: MsFlags::empty(),
             propagation: MsFlags::empty(),
             data: String::new(),
+            rec_set: 0,
+            rec_clr: 0,
         }
     }
 }
@@ -71,11 +119,19 @@ pub fn parse(options: &[String]) -> MountOptions {
             "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
             "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
             "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+            "nosymfollow" => (MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW), MsFlags::empty()),
+            "symfollow" => (MsFlags::empty(), MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW)),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
             other => {
                 if let Some(p) = propagation(other) {
                     out.propagation = p;
+                } else if let Some((_, set, clr)) = RECURSIVE.iter().find(|(n, _, _)| *n == other) {
+                    out.rec_clr = (out.rec_clr | clr) & !set;
+                    out.rec_set = (out.rec_set & !clr) | set;
+                    // relatime is "0 in the atime field": clearing the field
+                    // must stay requested even though nothing is set.
+                    out.rec_clr |= clr;
                 } else if !other.is_empty() {
                     data.push(other);
                 }
@@ -124,6 +180,17 @@ mod tests {
     fn later_options_win() {
         assert_eq!(opts(&["ro", "rw"]).flags, MsFlags::empty());
         assert_eq!(opts(&["rw", "ro"]).flags, MsFlags::MS_RDONLY);
+    }
+
+    #[test]
+    fn recursive_attributes() {
+        let o = opts(&["rbind", "rro", "rnosuid", "rnoatime"]);
+        assert_eq!(o.rec_set, attr::RDONLY | attr::NOSUID | attr::NOATIME);
+        assert_eq!(o.rec_clr, attr::ATIME_MASK);
+        assert!(o.data.is_empty());
+        let o = opts(&["rro", "rrw"]);
+        assert_eq!(o.rec_set, 0);
+        assert_eq!(o.rec_clr, attr::RDONLY);
     }
 
     #[test]

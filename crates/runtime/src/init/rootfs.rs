@@ -244,6 +244,17 @@ fn mount_one(root: &Root, m: &Mount, bundle: &Path) -> Res<()> {
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
         mount(Some(&source), &fd_path(&target), Some(typ), opts.flags, data).map_err(fail(step("mount")))?;
     }
+    if opts.rec_set != 0 || opts.rec_clr != 0 {
+        let top = root.open_path(dest).map_err(fail(step("reopening")))?;
+        let attr = sys::MountAttr {
+            attr_set: opts.rec_set,
+            attr_clr: opts.rec_clr,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        sys::mount_setattr_recursive(top.as_raw_fd(), &attr)
+            .map_err(fail(step("setting recursive attributes (mount_setattr)")))?;
+    }
     if !opts.propagation.is_empty() {
         let top = root.open_path(dest).map_err(fail(step("reopening")))?;
         mount(
