@@ -98,6 +98,51 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Run a new process inside a running container
+    #[command(
+        after_help = "Examples:\n  mini-containerd exec box1 ps\n  mini-containerd exec -e FOO=bar --user 1000:1000 box1 sh -c 'id'"
+    )]
+    Exec {
+        /// A process.json (config.md "process") to run instead of ARGS
+        #[arg(short, long, value_name = "FILE")]
+        process: Option<PathBuf>,
+        /// Return once the process is started
+        #[arg(short, long)]
+        detach: bool,
+        #[arg(long = "pid-file", value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Set an environment variable (repeatable)
+        #[arg(short, long, value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Working directory in the container
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// UID[:GID] to run as
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Additional group ids (repeatable)
+        #[arg(short = 'g', long = "additional-gids")]
+        additional_gids: Vec<u32>,
+        /// Add a capability (repeatable)
+        #[arg(short, long)]
+        cap: Vec<String>,
+        /// Set NoNewPrivileges for the process
+        #[arg(long = "no-new-privs")]
+        no_new_privs: bool,
+        /// AppArmor profile for the process
+        #[arg(long)]
+        apparmor: Option<String>,
+        /// SELinux label for the process
+        #[arg(long = "process-label")]
+        process_label: Option<String>,
+        /// Allocate a pseudo-terminal
+        #[arg(short, long)]
+        tty: bool,
+        id: String,
+        /// The command and its arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Print what this runtime supports (OCI features.md JSON)
     Features,
     /// Internal: the container's init (re-executed by `create`)
@@ -178,6 +223,43 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
         }
         Command::Spec { bundle } => runtime::spec::write_default(bundle)?,
         Command::List { format, quiet } => list(&root, *format, *quiet)?,
+        Command::Exec {
+            process,
+            detach,
+            pid_file,
+            env,
+            cwd,
+            user,
+            additional_gids,
+            cap,
+            no_new_privs,
+            apparmor,
+            process_label,
+            tty,
+            id,
+            args,
+        } => {
+            let code = lifecycle::exec(
+                &root,
+                &lifecycle::ExecOptions {
+                    id: id.clone(),
+                    process: process.clone(),
+                    args: args.clone(),
+                    detach: *detach,
+                    pid_file: pid_file.clone(),
+                    env: env.clone(),
+                    cwd: cwd.clone(),
+                    user: user.clone(),
+                    additional_gids: additional_gids.clone(),
+                    caps: cap.clone(),
+                    no_new_privs: *no_new_privs,
+                    apparmor: apparmor.clone(),
+                    process_label: process_label.clone(),
+                    tty: *tty,
+                },
+            )?;
+            return Ok(u8::try_from(code).unwrap_or(255));
+        }
         Command::Features => print_json(&runtime::features::features(), true),
         Command::Init => unreachable!("handled before logging is set up"),
     }

@@ -95,16 +95,7 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
         .process()
         .as_ref()
         .ok_or(("process", "missing: there is nothing to run".to_string()))?;
-    match process.args() {
-        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => return Err(("process.args", "must name a program to run".into())),
-    }
-    if !process.cwd().is_absolute() {
-        return Err((
-            "process.cwd",
-            format!("must be an absolute path, got {:?}", process.cwd()),
-        ));
-    }
+    validate_process(process)?;
     let namespaces = spec
         .linux()
         .as_ref()
@@ -200,6 +191,21 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// The rules for a process, shared by `create` and `exec`.
+pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<(), (&'static str, String)> {
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err(("process.args", "must name a program to run".into())),
+    }
+    if !process.cwd().is_absolute() {
+        return Err((
+            "process.cwd",
+            format!("must be an absolute path, got {:?}", process.cwd()),
+        ));
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ use crate::error::{Context, Error, Result};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+pub const CONFIG_FILE: &str = "config.json";
 /// The OCI runtime-spec version whose state format we print.
 pub const OCI_VERSION: &str = "1.2.0";
 
@@ -260,24 +261,24 @@ impl ContainerDir {
             .map_err(|e| Error::Invalid(format!("{}: corrupt state: {e}", path.display())))
     }
 
+    /// Keep the container's config for later verbs (`exec`).
+    pub fn save_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
+        let path = self.path.join(CONFIG_FILE);
+        let data = serde_json::to_vec(spec).map_err(|e| Error::Invalid(format!("encoding config: {e}")))?;
+        write_atomic(&self.path, &path, &data)
+    }
+
+    pub fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
+        let path = self.path.join(CONFIG_FILE);
+        let text = fs::read_to_string(&path).context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("{}: corrupt config: {e}", path.display())))
+    }
+
     /// Write `state.json` atomically: temp file, fsync, rename.
     pub fn save(&self, stored: &Stored) -> Result<()> {
         let path = self.path.join(STATE_FILE);
-        let tmp = self.path.join(".state.json.tmp");
         let data = serde_json::to_vec(stored).map_err(|e| Error::Invalid(format!("encoding state: {e}")))?;
-        let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&tmp)?;
-            f.write_all(&data)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)
-        };
-        write().context(|| format!("writing {}", path.display()))
+        write_atomic(&self.path, &path, &data)
     }
 
     /// The container's status, derived from what is on disk and in /proc.
@@ -372,6 +373,28 @@ impl ContainerDir {
             Err(e) => Err(e).context(|| format!("removing {}", self.path.display())),
         }
     }
+}
+
+/// Temp file in the same directory, fsync, rename over `path`.
+fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let write = || -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().context(|| format!("writing {}", path.display()))
 }
 
 /// Start time of `pid` in clock ticks since boot, field 22 of /proc/PID/stat.

@@ -9,6 +9,7 @@
 mod capabilities;
 pub mod devices;
 mod exec;
+mod join;
 pub mod mount_opts;
 mod namespaces;
 pub mod process_attrs;
@@ -38,9 +39,12 @@ pub fn main() -> ! {
 
 fn run() -> Result<(), String> {
     let sock = inherited_fd(INIT_FD_ENV)?;
-    let fifo = inherited_fd(FIFO_FD_ENV)?;
     let mut sock = UnixStream::from(sock);
-    let ToInit::Bootstrap(boot) = channel::recv(&mut sock).map_err(|e| format!("waiting for the bootstrap: {e}"))?;
+    let boot = match channel::recv(&mut sock).map_err(|e| format!("waiting for the bootstrap: {e}"))? {
+        ToInit::Bootstrap(boot) => boot,
+        ToInit::Exec(exec) => return join::run(sock, *exec),
+    };
+    let fifo = inherited_fd(FIFO_FD_ENV)?;
 
     let prepared = match setup(&boot, fifo) {
         Ok(p) => p,

@@ -99,6 +99,9 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     // Saved before the init does anything, so a runtime killed from here on
     // leaves a pid that `delete --force` can find.
     dir.save(&stored)?;
+    // `exec` needs the config the container was made from, not whatever
+    // config.json says later.
+    dir.save_config(&bundle.spec)?;
 
     let boot = Bootstrap {
         spec: bundle.spec.clone(),
@@ -117,6 +120,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
             undo.pid = None;
             return Err(Error::Init(format!("exited before it was ready ({status})")));
         }
+        Ok(FromInit::Spawned(_)) => return Err(Error::Init("answered a create as if it were an exec".into())),
         Err(e) => return Err(Error::Init(e.to_string())),
     }
 
@@ -156,7 +160,7 @@ fn init_spawn(bundle: &Bundle, fifo: std::os::fd::OwnedFd) -> Result<InitSpawn> 
     let mut spawn = InitSpawn {
         clone_flags: CloneFlags::empty(),
         join_pid_ns: None,
-        fifo,
+        fifo: Some(fifo),
     };
     if new_user_namespace(&bundle.spec) {
         spawn.clone_flags |= CloneFlags::CLONE_NEWUSER;

@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod query;
 mod run;
@@ -10,6 +11,7 @@ mod start;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
+pub use exec::{exec, ExecOptions};
 pub use kill::kill;
 pub use query::{list, state};
 pub use run::{run, RunOptions};

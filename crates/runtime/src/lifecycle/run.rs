@@ -30,15 +30,12 @@ const FORWARDED: &[Signal] = &[
 /// Returns the exit code for the runtime to exit with: the process's own,
 /// or 128+N when signal N killed it.
 pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
-    let mut set = SigSet::empty();
+    let set = if opts.detach {
+        SigSet::empty()
+    } else {
+        block_forwarded_signals()?
+    };
     if !opts.detach {
-        for s in FORWARDED {
-            set.add(*s);
-        }
-        set.add(Signal::SIGCHLD);
-        // Block before the init exists, so no signal slips by unforwarded;
-        // the init clears the mask before it execs.
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).context(|| "blocking signals".into())?;
         // Orphans of the container reparent to us, not to a slow host init.
         nix::sys::prctl::set_child_subreaper(true).context(|| "PR_SET_CHILD_SUBREAPER".into())?;
     }
@@ -58,7 +55,21 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
     Ok(code)
 }
 
-fn wait_forwarding(init: Pid, set: &SigSet) -> Result<i32> {
+/// Block the signals we forward (and SIGCHLD), to collect them with sigwait.
+/// Done before the child exists, so no signal slips by unforwarded; the
+/// child clears the mask before it execs.
+pub(crate) fn block_forwarded_signals() -> Result<SigSet> {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(*s);
+    }
+    set.add(Signal::SIGCHLD);
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).context(|| "blocking signals".into())?;
+    Ok(set)
+}
+
+/// Forward signals to `init` until it exits; its exit code, or 128+N.
+pub(crate) fn wait_forwarding(init: Pid, set: &SigSet) -> Result<i32> {
     loop {
         let sig = set.wait().context(|| "sigwait".into())?;
         if sig != Signal::SIGCHLD {

@@ -54,6 +54,17 @@ pub enum ToInit {
     /// Everything the init needs, parsed once by the runtime: config.json
     /// changes after `create` must not affect the container (runtime.md).
     Bootstrap(Box<Bootstrap>),
+    /// `exec`: join the namespaces of the container whose init is
+    /// `container_pid` and run `spec.process` there.
+    Exec(Box<ExecBootstrap>),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExecBootstrap {
+    /// The container's config with `process` replaced by the one to run.
+    pub spec: Spec,
+    /// The container's init, in the runtime's PID namespace.
+    pub container_pid: i32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,6 +83,9 @@ pub enum FromInit {
     Ready,
     /// Setup failed; the message names the step, path and errno.
     Failed(String),
+    /// `exec`: the process was forked inside the container, with this pid
+    /// (in the runtime's PID namespace); it is the runtime's child.
+    Spawned(i32),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -27,8 +27,8 @@ pub struct InitSpawn {
     /// namespace also affects children only, so the runtime joins it just
     /// before cloning.
     pub join_pid_ns: Option<OwnedFd>,
-    /// `O_PATH` fd of exec.fifo, inherited by the init.
-    pub fifo: OwnedFd,
+    /// `O_PATH` fd of exec.fifo, inherited by the init (none for `exec`).
+    pub fifo: Option<OwnedFd>,
 }
 
 /// A sealed, in-memory copy of our own binary, for the init to run from.
@@ -65,10 +65,12 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
     let exe = sealed_self_copy()?;
     let argv = [c"mini-containerd".as_ptr(), c"init".as_ptr(), std::ptr::null()];
     let fd = child_sock.as_raw_fd();
-    let fifo_fd = spawn.fifo.as_raw_fd();
+    let fifo_fd = spawn.fifo.as_ref().map(|f| f.as_raw_fd());
     let user_ns = spawn.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
     let env_entry = CString::new(format!("{INIT_FD_ENV}={fd}")).map_err(|e| e.to_string())?;
-    let fifo_entry = CString::new(format!("{FIFO_FD_ENV}={fifo_fd}")).map_err(|e| e.to_string())?;
+    let fifo_entry = fifo_fd
+        .map(|fd| CString::new(format!("{FIFO_FD_ENV}={fd}")).map_err(|e| e.to_string()))
+        .transpose()?;
     let mut envp: Vec<CString> = std::env::vars_os()
         .filter(|(k, _)| k != INIT_FD_ENV && k != FIFO_FD_ENV)
         .filter_map(|(k, v)| {
@@ -80,7 +82,7 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
         })
         .collect();
     envp.push(env_entry);
-    envp.push(fifo_entry);
+    envp.extend(fifo_entry);
 
     if let Some(ns) = &spawn.join_pid_ns {
         nix::sched::setns(ns, CloneFlags::CLONE_NEWPID).map_err(|e| format!("joining PID namespace: {}", e.desc()))?;
@@ -113,7 +115,7 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
             // sigwait); the mask survives execve, so clear it for the init.
             let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
             let err = sys::clear_cloexec(fd)
-                .and_then(|()| sys::clear_cloexec(fifo_fd))
+                .and_then(|()| fifo_fd.map_or(Ok(()), sys::clear_cloexec))
                 .and_then(|()| sys::execve_fd(&exe, &argv, &envp));
             let msg = format!(
                 "mini-containerd: exec of the sealed runtime copy as container init: {}\n",
