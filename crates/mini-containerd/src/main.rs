@@ -49,6 +49,9 @@ enum Command {
         /// Write the container process's pid to FILE
         #[arg(long = "pid-file", value_name = "FILE")]
         pid_file: Option<PathBuf>,
+        /// Unix socket to send the pty master to (when process.terminal is set)
+        #[arg(long = "console-socket", value_name = "PATH")]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// Run the user process of a created container
@@ -82,6 +85,9 @@ enum Command {
         detach: bool,
         #[arg(long = "pid-file", value_name = "FILE")]
         pid_file: Option<PathBuf>,
+        /// Unix socket to send the pty master to (when process.terminal is set)
+        #[arg(long = "console-socket", value_name = "PATH")]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// Write a default config.json (runc's) into the bundle directory
@@ -138,6 +144,9 @@ enum Command {
         /// Allocate a pseudo-terminal
         #[arg(short, long)]
         tty: bool,
+        /// Unix socket to send the pty master to (when process.terminal is set)
+        #[arg(long = "console-socket", value_name = "PATH")]
+        console_socket: Option<PathBuf>,
         id: String,
         /// The command and its arguments
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -182,13 +191,19 @@ fn main() -> ExitCode {
 fn dispatch(cli: &Cli) -> runtime::Result<u8> {
     let root = StateRoot::new(&cli.root);
     match &cli.command {
-        Command::Create { bundle, pid_file, id } => {
+        Command::Create {
+            bundle,
+            pid_file,
+            console_socket,
+            id,
+        } => {
             lifecycle::create(
                 &root,
                 &CreateOptions {
                     id: id.clone(),
                     bundle: bundle.clone(),
                     pid_file: pid_file.clone(),
+                    console: connect(console_socket.as_deref())?,
                 },
             )?;
         }
@@ -206,6 +221,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
             bundle,
             detach,
             pid_file,
+            console_socket,
             id,
         } => {
             let code = lifecycle::run(
@@ -215,6 +231,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
                         id: id.clone(),
                         bundle: bundle.clone(),
                         pid_file: pid_file.clone(),
+                        console: connect(console_socket.as_deref())?,
                     },
                     detach: *detach,
                 },
@@ -236,6 +253,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
             apparmor,
             process_label,
             tty,
+            console_socket,
             id,
             args,
         } => {
@@ -256,6 +274,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
                     apparmor: apparmor.clone(),
                     process_label: process_label.clone(),
                     tty: *tty,
+                    console_socket: console_socket.clone(),
                 },
             )?;
             return Ok(u8::try_from(code).unwrap_or(255));
@@ -264,6 +283,10 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
         Command::Init => unreachable!("handled before logging is set up"),
     }
     Ok(0)
+}
+
+fn connect(path: Option<&std::path::Path>) -> runtime::Result<Option<std::os::fd::OwnedFd>> {
+    path.map(runtime::console::connect).transpose()
 }
 
 fn print_json<T: serde::Serialize>(value: &T, pretty: bool) {

@@ -298,3 +298,51 @@ pub fn ioprio_set_self(class: i32, level: i32) -> Result<(), Errno> {
     };
     Errno::result(ret).map(drop)
 }
+
+/// Own the fd of a pty master (nix hands it out as a raw fd).
+pub fn owned_from_pty(master: nix::pty::PtyMaster) -> OwnedFd {
+    use std::os::fd::IntoRawFd;
+    let raw = master.into_raw_fd();
+    // SAFETY: into_raw_fd gave up ownership of this open fd to us.
+    unsafe { OwnedFd::from_raw_fd(raw) }
+}
+
+/// Own an fd that arrived in an SCM_RIGHTS message.
+pub fn take_received_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed this fd in our table for this message;
+    // nothing else refers to it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// TIOCSWINSZ: set a terminal's size.
+pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> Result<(), Errno> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws as *const libc::winsize) };
+    Errno::result(ret).map(drop)
+}
+
+/// TIOCGWINSZ: a terminal's size as (rows, cols).
+pub fn get_winsize(fd: RawFd) -> Result<(u16, u16), Errno> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize struct we own for the call.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) };
+    Errno::result(ret).map(|_| (ws.ws_row, ws.ws_col))
+}
+
+/// TIOCSCTTY: make the terminal on `fd` our controlling terminal.
+pub fn set_controlling_tty(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an integer argument; no memory is passed.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) };
+    Errno::result(ret).map(drop)
+}

@@ -32,6 +32,7 @@ const ORDER: &[(&str, CloneFlags)] = &[
 ];
 
 pub fn run(mut sock: UnixStream, boot: ExecBootstrap) -> Result<(), String> {
+    let console = super::inherited_fd_if_any(crate::console::CONSOLE_FD_ENV)?;
     let pid = boot.container_pid;
     let mut targets: Vec<(OwnedFd, CloneFlags, &str)> = Vec::new();
     for (name, flag) in ORDER {
@@ -63,7 +64,11 @@ pub fn run(mut sock: UnixStream, boot: ExecBootstrap) -> Result<(), String> {
         Ok(CloneResult::Child) => {
             // On success execve closes the channel (it is close-on-exec) and
             // the runtime reads EOF; on failure it reads why.
-            let err = match exec::prepare(&boot.spec).and_then(exec::finish) {
+            let terminal = match console {
+                Some(socket) => crate::console::setup_in_container(socket, super::console_size(&boot.spec), false),
+                None => Ok(()),
+            };
+            let err = match terminal.and_then(|()| exec::prepare(&boot.spec)).and_then(exec::finish) {
                 Ok(()) => "exec returned".to_string(),
                 Err(e) => e,
             };

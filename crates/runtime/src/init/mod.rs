@@ -45,8 +45,9 @@ fn run() -> Result<(), String> {
         ToInit::Exec(exec) => return join::run(sock, *exec),
     };
     let fifo = inherited_fd(FIFO_FD_ENV)?;
+    let console = inherited_fd_if_any(crate::console::CONSOLE_FD_ENV)?;
 
-    let prepared = match setup(&boot, fifo) {
+    let prepared = match setup(&boot, fifo, console) {
         Ok(p) => p,
         Err(msg) => {
             // The runtime prints it; if it is gone, stderr is all we have.
@@ -68,6 +69,14 @@ struct Prepared {
     exec: exec::Exec,
 }
 
+/// Like `inherited_fd`, for an fd the runtime passes only sometimes.
+pub(crate) fn inherited_fd_if_any(var: &str) -> Result<Option<OwnedFd>, String> {
+    if std::env::var_os(var).is_none() {
+        return Ok(None);
+    }
+    inherited_fd(var).map(Some)
+}
+
 /// Take an fd the runtime left us, named by an environment variable.
 fn inherited_fd(var: &str) -> Result<OwnedFd, String> {
     let fd: i32 = std::env::var(var)
@@ -79,7 +88,7 @@ fn inherited_fd(var: &str) -> Result<OwnedFd, String> {
 }
 
 /// Build the container around ourselves. Each error names its step.
-fn setup(boot: &Bootstrap, fifo: OwnedFd) -> Result<Prepared, String> {
+fn setup(boot: &Bootstrap, fifo: OwnedFd, console: Option<OwnedFd>) -> Result<Prepared, String> {
     let spec = &boot.spec;
     // Modes in config.json (devices, fileMode) are meant literally.
     nix::sys::stat::umask(Mode::empty());
@@ -111,6 +120,10 @@ fn setup(boot: &Bootstrap, fifo: OwnedFd) -> Result<Prepared, String> {
     // Before maskedPaths/readonlyPaths make /proc/sys read-only.
     sysctl::apply(spec)?;
     rootfs::mask_and_protect(spec)?;
+    if let Some(socket) = console {
+        // After pivot_root, so the pty is on the container's devpts.
+        crate::console::setup_in_container(socket, console_size(spec), true)?;
+    }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         rootfs::readonly_root()?;
     }
@@ -120,6 +133,12 @@ fn setup(boot: &Bootstrap, fifo: OwnedFd) -> Result<Prepared, String> {
 
     let exec = exec::prepare(spec)?;
     Ok(Prepared { fifo, exec })
+}
+
+/// `process.consoleSize` as (rows, cols).
+pub(crate) fn console_size(spec: &oci_spec::runtime::Spec) -> Option<(u16, u16)> {
+    let size = spec.process().as_ref()?.console_size()?;
+    Some((size.height() as u16, size.width() as u16))
 }
 
 /// Block until `start` opens the FIFO, then hand it one byte: the signal

@@ -23,6 +23,9 @@ pub struct CreateOptions {
     pub id: String,
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
+    /// Where the pty master goes when `process.terminal` is set: a
+    /// connected unix socket (`--console-socket`, or `run`'s own pair).
+    pub console: Option<std::os::fd::OwnedFd>,
 }
 
 /// A created container whose init is our child. The directory stays locked
@@ -60,7 +63,25 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     let fifo_fd = crate::sys::openat2(libc::AT_FDCWD, &fifo, libc::O_PATH, 0, 0)
         .context(|| format!("opening {}", fifo.display()))?;
 
-    let spawn = init_spawn(bundle, fifo_fd)?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let console = match (&opts.console, terminal) {
+        (Some(c), true) => Some(c.try_clone().context(|| "duplicating the console socket".into())?),
+        (None, true) => {
+            return Err(Error::Invalid(
+                "process.terminal is set: create needs --console-socket to hand over the terminal".into(),
+            ))
+        }
+        _ => None,
+    };
+    let mut spawn = init_spawn(bundle, fifo_fd)?;
+    if let Some(c) = console {
+        spawn.inherit.push((crate::console::CONSOLE_FD_ENV, c));
+    }
     let (mut sock, child_sock) = UnixStream::pair().context(|| "socketpair for the sync channel".into())?;
     let pid = info_span!("spawn_init")
         .in_scope(|| spawn_init(spawn, &child_sock))
@@ -160,7 +181,7 @@ fn init_spawn(bundle: &Bundle, fifo: std::os::fd::OwnedFd) -> Result<InitSpawn> 
     let mut spawn = InitSpawn {
         clone_flags: CloneFlags::empty(),
         join_pid_ns: None,
-        fifo: Some(fifo),
+        inherit: vec![(crate::process::channel::FIFO_FD_ENV, fifo)],
     };
     if new_user_namespace(&bundle.spec) {
         spawn.clone_flags |= CloneFlags::CLONE_NEWUSER;

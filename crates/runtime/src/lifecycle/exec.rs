@@ -34,6 +34,7 @@ pub struct ExecOptions {
     pub apparmor: Option<String>,
     pub process_label: Option<String>,
     pub tty: bool,
+    pub console_socket: Option<PathBuf>,
 }
 
 /// Returns the exit code of the process (0 when detached).
@@ -51,9 +52,15 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     }
     let mut spec = dir.load_config()?;
     let process = build_process(spec.process().as_ref(), opts)?;
-    if process.terminal().unwrap_or(false) {
-        return Err(Error::Invalid("exec --tty: terminals are not supported yet".into()));
-    }
+    let console = match (&opts.console_socket, process.terminal().unwrap_or(false)) {
+        (Some(path), true) => Some(crate::console::connect(path)?),
+        (None, true) => {
+            return Err(Error::Invalid(
+                "exec --tty needs --console-socket to hand over the terminal".into(),
+            ))
+        }
+        _ => None,
+    };
     crate::bundle::validate_process(&process).map_err(|(f, why)| Error::Invalid(format!("{f}: {why}")))?;
     spec.set_process(Some(process));
 
@@ -66,7 +73,10 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     let spawn = InitSpawn {
         clone_flags: CloneFlags::empty(),
         join_pid_ns: None,
-        fifo: None,
+        inherit: console
+            .into_iter()
+            .map(|c| (crate::console::CONSOLE_FD_ENV, c))
+            .collect(),
     };
     let helper = spawn_init(spawn, &child_sock).map_err(|e| Error::Invalid(format!("spawning exec helper: {e}")))?;
     drop(child_sock);
@@ -80,7 +90,9 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     if opts.detach {
         return Ok(0);
     }
-    wait_forwarding(child, &set)
+    wait_forwarding(child, &set, &|| {
+        super::run::forward(child, nix::sys::signal::Signal::SIGWINCH)
+    })
 }
 
 fn drive_helper(sock: &mut UnixStream, helper: Pid, spec: oci_spec::runtime::Spec, container_pid: i32) -> Result<Pid> {

@@ -6,6 +6,8 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use std::os::unix::net::UnixStream;
+
 use super::create::{create, CreateOptions};
 use super::start::start_locked;
 use crate::error::{Context, Result};
@@ -39,7 +41,43 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
         // Orphans of the container reparent to us, not to a slow host init.
         nix::sys::prctl::set_child_subreaper(true).context(|| "PR_SET_CHILD_SUBREAPER".into())?;
     }
-    let created = create(root, &opts.create)?;
+    // A terminal and nobody to hand it to: we are the receiver, and our
+    // own terminal becomes the container's.
+    let terminal = wants_terminal(&opts.create.bundle);
+    let mut own_console = None;
+    let mut create_opts = CreateOptions {
+        id: opts.create.id.clone(),
+        bundle: opts.create.bundle.clone(),
+        pid_file: opts.create.pid_file.clone(),
+        console: match &opts.create.console {
+            Some(c) => Some(c.try_clone().context(|| "duplicating the console socket".into())?),
+            None => None,
+        },
+    };
+    if terminal && create_opts.console.is_none() {
+        if opts.detach {
+            return Err(crate::Error::Invalid(
+                "process.terminal is set: run --detach needs --console-socket to hand over the terminal".into(),
+            ));
+        }
+        let (ours, theirs) = UnixStream::pair().context(|| "socketpair for the terminal".into())?;
+        create_opts.console = Some(theirs.into());
+        own_console = Some(ours);
+    }
+    let created = create(root, &create_opts)?;
+    let proxy = match own_console {
+        Some(sock) => {
+            let master = crate::console::recv_fd(std::os::fd::AsRawFd::as_raw_fd(&sock)).map_err(crate::Error::Init);
+            match master.and_then(|m| crate::console::Proxy::start(m).map_err(crate::Error::Invalid)) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    let _ = super::delete::delete_locked(created.dir, true);
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
     if let Err(e) = start_locked(&created.dir) {
         let _ = super::delete::delete_locked(created.dir, true);
         return Err(e);
@@ -50,9 +88,29 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
     if opts.detach {
         return Ok(0);
     }
-    let code = wait_forwarding(init, &set)?;
+    let code = match &proxy {
+        Some(p) => wait_forwarding(init, &set, &|| p.resize()),
+        None => wait_forwarding(init, &set, &|| forward(init, Signal::SIGWINCH)),
+    };
+    if let Some(p) = proxy {
+        p.finish();
+    }
+    let code = code?;
     super::delete(root, &id, true)?;
     Ok(code)
+}
+
+pub(crate) fn forward(pid: Pid, sig: Signal) {
+    let _ = nix::sys::signal::kill(pid, sig);
+}
+
+/// Does the bundle's process want a terminal? (An unreadable config is
+/// left for `create` to report.)
+fn wants_terminal(bundle: &std::path::Path) -> bool {
+    crate::bundle::Bundle::load(bundle)
+        .ok()
+        .and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
 }
 
 /// Block the signals we forward (and SIGCHLD), to collect them with sigwait.
@@ -69,11 +127,16 @@ pub(crate) fn block_forwarded_signals() -> Result<SigSet> {
 }
 
 /// Forward signals to `init` until it exits; its exit code, or 128+N.
-pub(crate) fn wait_forwarding(init: Pid, set: &SigSet) -> Result<i32> {
+/// SIGWINCH is handed to `on_winch`: resize our pty proxy, or pass it on.
+pub(crate) fn wait_forwarding(init: Pid, set: &SigSet, on_winch: &dyn Fn()) -> Result<i32> {
     loop {
         let sig = set.wait().context(|| "sigwait".into())?;
+        if sig == Signal::SIGWINCH {
+            on_winch();
+            continue;
+        }
         if sig != Signal::SIGCHLD {
-            let _ = nix::sys::signal::kill(init, sig);
+            forward(init, sig);
             continue;
         }
         // Reap everything that has exited; only the init's status matters.

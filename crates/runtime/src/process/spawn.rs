@@ -15,7 +15,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::unistd::Pid;
 
-use crate::process::channel::{FIFO_FD_ENV, INIT_FD_ENV};
+use crate::process::channel::INIT_FD_ENV;
 use crate::sys::{self, CloneResult};
 
 /// How to spawn the init.
@@ -27,8 +27,9 @@ pub struct InitSpawn {
     /// namespace also affects children only, so the runtime joins it just
     /// before cloning.
     pub join_pid_ns: Option<OwnedFd>,
-    /// `O_PATH` fd of exec.fifo, inherited by the init (none for `exec`).
-    pub fifo: Option<OwnedFd>,
+    /// Fds the init inherits, each named to it by an environment variable:
+    /// exec.fifo (`create`), the console socket (`--console-socket`).
+    pub inherit: Vec<(&'static str, OwnedFd)>,
 }
 
 /// A sealed, in-memory copy of our own binary, for the init to run from.
@@ -65,14 +66,16 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
     let exe = sealed_self_copy()?;
     let argv = [c"mini-containerd".as_ptr(), c"init".as_ptr(), std::ptr::null()];
     let fd = child_sock.as_raw_fd();
-    let fifo_fd = spawn.fifo.as_ref().map(|f| f.as_raw_fd());
+    let inherited: Vec<i32> = spawn.inherit.iter().map(|(_, f)| f.as_raw_fd()).collect();
     let user_ns = spawn.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
     let env_entry = CString::new(format!("{INIT_FD_ENV}={fd}")).map_err(|e| e.to_string())?;
-    let fifo_entry = fifo_fd
-        .map(|fd| CString::new(format!("{FIFO_FD_ENV}={fd}")).map_err(|e| e.to_string()))
-        .transpose()?;
+    let inherit_entries = spawn
+        .inherit
+        .iter()
+        .map(|(var, f)| CString::new(format!("{var}={}", f.as_raw_fd())).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut envp: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k != INIT_FD_ENV && k != FIFO_FD_ENV)
+        .filter(|(k, _)| k != INIT_FD_ENV && !spawn.inherit.iter().any(|(var, _)| k == var))
         .filter_map(|(k, v)| {
             use std::os::unix::ffi::OsStrExt;
             let mut kv = k.as_bytes().to_vec();
@@ -82,7 +85,7 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
         })
         .collect();
     envp.push(env_entry);
-    envp.extend(fifo_entry);
+    envp.extend(inherit_entries);
 
     if let Some(ns) = &spawn.join_pid_ns {
         nix::sched::setns(ns, CloneFlags::CLONE_NEWPID).map_err(|e| format!("joining PID namespace: {}", e.desc()))?;
@@ -115,7 +118,7 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
             // sigwait); the mask survives execve, so clear it for the init.
             let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
             let err = sys::clear_cloexec(fd)
-                .and_then(|()| fifo_fd.map_or(Ok(()), sys::clear_cloexec))
+                .and_then(|()| inherited.iter().try_for_each(|fd| sys::clear_cloexec(*fd)))
                 .and_then(|()| sys::execve_fd(&exe, &argv, &envp));
             let msg = format!(
                 "mini-containerd: exec of the sealed runtime copy as container init: {}\n",
