@@ -34,6 +34,14 @@ struct Cli {
     /// Log debug messages too
     #[arg(long, global = true)]
     debug: bool,
+    /// Manage cgroups through systemd (accepted for engines' sake; this
+    /// runtime does not manage cgroups yet, so it has no effect)
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (accepted; rootless containers
+    /// are not implemented yet, see docs/spec-coverage.md)
+    #[arg(long, global = true, value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
+    rootless: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +60,15 @@ enum Command {
         /// Unix socket to send the pty master to (when process.terminal is set)
         #[arg(long = "console-socket", value_name = "PATH")]
         console_socket: Option<PathBuf>,
+        /// Pass fds 3..3+N of the caller to the container's process
+        #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+        preserve_fds: u32,
+        /// Use MS_MOVE + chroot instead of pivot_root (rootfs on ramfs)
+        #[arg(long = "no-pivot")]
+        no_pivot: bool,
+        /// Keep the caller's session keyring instead of a new one
+        #[arg(long = "no-new-keyring")]
+        no_new_keyring: bool,
         id: String,
     },
     /// Run the user process of a created container
@@ -88,6 +105,15 @@ enum Command {
         /// Unix socket to send the pty master to (when process.terminal is set)
         #[arg(long = "console-socket", value_name = "PATH")]
         console_socket: Option<PathBuf>,
+        /// Pass fds 3..3+N of the caller to the container's process
+        #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+        preserve_fds: u32,
+        /// Use MS_MOVE + chroot instead of pivot_root (rootfs on ramfs)
+        #[arg(long = "no-pivot")]
+        no_pivot: bool,
+        /// Keep the caller's session keyring instead of a new one
+        #[arg(long = "no-new-keyring")]
+        no_new_keyring: bool,
         id: String,
     },
     /// Write a default config.json (runc's) into the bundle directory
@@ -96,7 +122,6 @@ enum Command {
         bundle: PathBuf,
     },
     /// List containers
-    #[command(alias = "ps-all")]
     List {
         #[arg(short, long, value_enum, default_value = "table")]
         format: ListFormat,
@@ -147,6 +172,9 @@ enum Command {
         /// Unix socket to send the pty master to (when process.terminal is set)
         #[arg(long = "console-socket", value_name = "PATH")]
         console_socket: Option<PathBuf>,
+        /// Pass fds 3..3+N of the caller to the process
+        #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+        preserve_fds: u32,
         id: String,
         /// The command and its arguments
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -174,6 +202,9 @@ fn main() -> ExitCode {
         eprintln!("opening log file: {e}");
         return ExitCode::FAILURE;
     }
+    if cli.systemd_cgroup {
+        tracing::warn!("--systemd-cgroup: cgroups are not managed by this version; the flag has no effect");
+    }
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -195,6 +226,9 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
             bundle,
             pid_file,
             console_socket,
+            preserve_fds,
+            no_pivot,
+            no_new_keyring,
             id,
         } => {
             lifecycle::create(
@@ -204,6 +238,9 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
                     bundle: bundle.clone(),
                     pid_file: pid_file.clone(),
                     console: connect(console_socket.as_deref())?,
+                    preserve_fds: *preserve_fds,
+                    no_pivot: *no_pivot,
+                    no_new_keyring: *no_new_keyring,
                 },
             )?;
         }
@@ -222,6 +259,9 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
             detach,
             pid_file,
             console_socket,
+            preserve_fds,
+            no_pivot,
+            no_new_keyring,
             id,
         } => {
             let code = lifecycle::run(
@@ -232,6 +272,9 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
                         bundle: bundle.clone(),
                         pid_file: pid_file.clone(),
                         console: connect(console_socket.as_deref())?,
+                        preserve_fds: *preserve_fds,
+                        no_pivot: *no_pivot,
+                        no_new_keyring: *no_new_keyring,
                     },
                     detach: *detach,
                 },
@@ -254,6 +297,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
             process_label,
             tty,
             console_socket,
+            preserve_fds,
             id,
             args,
         } => {
@@ -275,6 +319,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
                     process_label: process_label.clone(),
                     tty: *tty,
                     console_socket: console_socket.clone(),
+                    preserve_fds: *preserve_fds,
                 },
             )?;
             return Ok(u8::try_from(code).unwrap_or(255));

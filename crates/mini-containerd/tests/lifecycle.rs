@@ -385,7 +385,8 @@ fn bad_bundles_are_rejected_cleanly() {
         let b = env.bundle(name, &["true"], |c| edit(c));
         let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), name]);
         assert!(err.contains(needle), "{name}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
+        let errors = err.lines().filter(|l| l.contains("level=error")).count();
+        assert_eq!(errors, 1, "{name}: one error line: {err}");
         assert!(env.ids().is_empty(), "{name} left state {:?}", env.ids());
         env.fails(&["state", name]);
     }

@@ -59,7 +59,9 @@ impl Bundle {
             .root()
             .as_ref()
             .ok_or_else(|| field("root", "missing (required on Linux)".into()))?;
+        // Resolved once, here: the init mounts onto the real directory.
         let rootfs = dir.join(root.path());
+        let rootfs = std::fs::canonicalize(&rootfs).unwrap_or(rootfs);
         let meta =
             std::fs::metadata(&rootfs).map_err(|e| field("root.path", format!("{}: {}", rootfs.display(), e)))?;
         if !meta.is_dir() {
@@ -193,6 +195,27 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
         }
     }
     Ok(())
+}
+
+/// Fields this version reads but does not enforce yet: `create` warns about
+/// each, so an engine's log says so instead of silently trusting them.
+pub fn not_applied(spec: &Spec) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if let Some(linux) = spec.linux() {
+        if linux.seccomp().is_some() {
+            out.push("linux.seccomp (issue 7)");
+        }
+        if linux.resources().is_some() {
+            out.push("linux.resources, including device rules (issue 6)");
+        }
+        if linux.cgroups_path().is_some() {
+            out.push("linux.cgroupsPath (issue 6)");
+        }
+    }
+    if spec.hooks().is_some() {
+        out.push("hooks (issue 7)");
+    }
+    out
 }
 
 /// The rules for a process, shared by `create` and `exec`.

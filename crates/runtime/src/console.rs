@@ -65,7 +65,11 @@ pub fn setup_in_container(socket: OwnedFd, size: Option<(u16, u16)>, console: bo
     drop(slave);
     // A new session whose controlling terminal is the pty, so ^C on it
     // becomes SIGINT for the process group in the foreground.
-    nix::unistd::setsid().map_err(|e| format!("terminal: setsid: {}", e.desc()))?;
+    match nix::unistd::setsid() {
+        // The init made its session already.
+        Ok(_) | Err(nix::errno::Errno::EPERM) => {}
+        Err(e) => return Err(format!("terminal: setsid: {}", e.desc())),
+    }
     sys::set_controlling_tty(0).map_err(|e| format!("terminal: TIOCSCTTY: {}", e.desc()))
 }
 

@@ -28,8 +28,15 @@ pub enum CloneResult {
 /// exit signal so the parent can `waitpid` it like any forked child.
 ///
 /// The caller must be single-threaded, as with `fork`: the child owns a
-/// copy of one thread only.
+/// copy of one thread only. That is checked, and refused with EDEADLK.
 pub fn clone_process(namespace_flags: libc::c_int) -> Result<CloneResult, Errno> {
+    // (Unknown when /proc is another PID namespace's, as after joining a
+    // container's mount namespace; those callers are single-threaded.)
+    if thread_count().is_some_and(|n| n > 1) {
+        // The child would hold a copy of one thread and whatever locks the
+        // others held: refuse rather than risk a deadlock after clone.
+        return Err(Errno::EDEADLK);
+    }
     let flags = (namespace_flags | libc::SIGCHLD) as libc::c_ulong;
     // SAFETY: raw clone without CLONE_VM and with a null stack behaves like
     // fork(2): the child gets its own copy-on-write address space, so no
@@ -50,6 +57,12 @@ pub fn clone_process(namespace_flags: libc::c_int) -> Result<CloneResult, Errno>
         0 => Ok(CloneResult::Child),
         pid => Ok(CloneResult::Parent(Pid::from_raw(pid as libc::pid_t))),
     }
+}
+
+/// Threads of this process, from /proc/self/stat (field 20).
+fn thread_count() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(17)?.parse().ok()
 }
 
 /// `pidfd_open(2)`: a file descriptor that becomes readable when `pid` exits.
@@ -100,6 +113,51 @@ pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
         return Err(Errno::last());
     }
     Ok(())
+}
+
+/// Every signal back to its default disposition (SIG_IGN survives execve).
+/// The raw syscall, because glibc's wrappers refuse the two real-time
+/// signals it reserves for itself (32, 33), which a caller may have ignored.
+pub fn reset_signal_dispositions() {
+    // The kernel's struct sigaction on x86_64: handler, flags, restorer, mask.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installs SIG_DFL (no handler code of ours runs) from a
+        // struct that lives across the call; the old action is not asked for.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+}
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, name)`: a fresh session keyring.
+pub fn join_session_keyring(name: &str) -> Result<(), Errno> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    let name = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: a valid NUL-terminated name for the duration of the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(ret).map(drop)
 }
 
 /// `pivot_root(2)`, which `nix` exposes only with two paths; we use the
@@ -166,32 +224,37 @@ fn path_cstring(path: &Path) -> Result<CString, Errno> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
 }
 
-/// `execve(2)` with prepared C strings; returns only on failure.
-pub fn execve(path: &std::ffi::CStr, argv: &[*const libc::c_char], envp: &[CString]) -> Result<(), Errno> {
-    let mut env_ptrs: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
-    env_ptrs.push(std::ptr::null());
-    debug_assert!(argv.last().is_some_and(|p| p.is_null()));
-    // SAFETY: `path` is NUL-terminated; `argv` and `env_ptrs` are
-    // NULL-terminated arrays of pointers to NUL-terminated strings that
-    // outlive the call (execve does not return on success).
-    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), env_ptrs.as_ptr()) };
+/// NULL-terminated pointer arrays over C strings, for execve-style calls.
+/// Built before the call so that the pointers provably outlive it.
+fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// `execve(2)`; returns only on failure.
+pub fn execve(path: &std::ffi::CStr, argv: &[CString], envp: &[CString]) -> Result<(), Errno> {
+    let (argv, envp) = (pointer_array(argv), pointer_array(envp));
+    // SAFETY: `path` is NUL-terminated; `argv` and `envp` are NULL-terminated
+    // arrays of pointers into CStrings borrowed for the whole call.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     Err(Errno::last())
 }
 
 /// `execveat(fd, "", …, AT_EMPTY_PATH)`: execute the file an fd refers to
 /// (our sealed memfd copy), not a path. Returns only on failure.
-pub fn execve_fd(fd: &OwnedFd, argv: &[*const libc::c_char], envp: &[CString]) -> Result<(), Errno> {
-    let mut env_ptrs: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
-    env_ptrs.push(std::ptr::null());
-    debug_assert!(argv.last().is_some_and(|p| p.is_null()));
+pub fn execve_fd(fd: &OwnedFd, argv: &[CString], envp: &[CString]) -> Result<(), Errno> {
+    let (argv, envp) = (pointer_array(argv), pointer_array(envp));
     // SAFETY: an open fd, an empty NUL-terminated path, and NULL-terminated
-    // arrays of pointers to NUL-terminated strings that outlive the call.
+    // arrays of pointers into CStrings borrowed for the whole call.
     unsafe {
         libc::execveat(
             fd.as_raw_fd(),
             c"".as_ptr(),
             argv.as_ptr() as *const *mut libc::c_char,
-            env_ptrs.as_ptr() as *const *mut libc::c_char,
+            envp.as_ptr() as *const *mut libc::c_char,
             libc::AT_EMPTY_PATH,
         )
     };
@@ -211,9 +274,16 @@ pub fn write_stderr_and_exit(msg: &[u8], code: i32) -> ! {
 ///
 /// Returns `EBADF` unless `fd` is open, and refuses stdio.
 pub fn adopt_inherited_fd(fd: RawFd) -> Result<OwnedFd, Errno> {
+    static ADOPTED: std::sync::Mutex<Vec<RawFd>> = std::sync::Mutex::new(Vec::new());
     if fd < 3 {
         return Err(Errno::EBADF);
     }
+    // Two owners of one fd would close it twice: each number once only.
+    let mut adopted = ADOPTED.lock().map_err(|_| Errno::EBADF)?;
+    if adopted.contains(&fd) {
+        return Err(Errno::EBADF);
+    }
+    adopted.push(fd);
     nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)?;
     // SAFETY: the fd is open (checked above), was inherited for exactly this
     // purpose, and nothing else in this freshly exec'd process refers to it.
@@ -344,5 +414,25 @@ pub fn get_winsize(fd: RawFd) -> Result<(u16, u16), Errno> {
 pub fn set_controlling_tty(fd: RawFd) -> Result<(), Errno> {
     // SAFETY: TIOCSCTTY takes an integer argument; no memory is passed.
     let ret = unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// Bring the loopback interface of our network namespace up (SIOCSIFFLAGS
+/// on "lo", as runc does for a new network namespace).
+pub fn loopback_up() -> Result<(), Errno> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    // SAFETY: ifreq is plain old data; all-zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS fills the flags member of the ifreq we own.
+    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req as *mut libc::ifreq) };
+    Errno::result(ret)?;
+    // SAFETY: the flags member is the one SIOCGIFFLAGS just set.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads the ifreq we own.
+    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req as *const libc::ifreq) };
     Errno::result(ret).map(drop)
 }

@@ -36,9 +36,10 @@ pub struct Exec {
     caps: Option<capabilities::CapSets>,
     personality: Option<libc::c_ulong>,
     process: oci_spec::runtime::Process,
+    preserve_fds: u32,
 }
 
-pub fn prepare(spec: &Spec) -> Result<Exec, String> {
+pub fn prepare(spec: &Spec, preserve_fds: u32) -> Result<Exec, String> {
     let process = spec.process().as_ref().ok_or("process: missing")?;
     let args = process.args().as_deref().unwrap_or(&[]);
     let arg0 = args.first().ok_or("process.args: empty")?;
@@ -48,7 +49,8 @@ pub fn prepare(spec: &Spec) -> Result<Exec, String> {
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH)
         .to_string();
-    let program = find_executable(arg0, &path_var)?;
+    // A relative name with a slash is relative to the cwd, as execve sees it.
+    let program = find_executable(arg0, &path_var, process.cwd())?;
     let user = process.user();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(user.uid()).unwrap_or_else(|| "/".into())));
@@ -94,6 +96,7 @@ pub fn prepare(spec: &Spec) -> Result<Exec, String> {
                 LinuxPersonalityDomain::PerLinux32 => PER_LINUX32,
             }),
         process: process.clone(),
+        preserve_fds,
     })
 }
 
@@ -113,6 +116,18 @@ pub fn finish(e: Exec) -> Result<(), String> {
     }
     nix::sys::stat::umask(e.umask);
     nix::unistd::chdir(&e.cwd).map_err(|err| format!("chdir to process.cwd {}: {}", e.cwd.display(), err.desc()))?;
+    // The cwd must be inside the container: a path through a stray fd
+    // (/proc/self/fd/N) could land on the host, which getcwd reports as
+    // "(unreachable)" or fails on (CVE-2024-21626).
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => {}
+        _ => {
+            return Err(format!(
+                "process.cwd {}: resolves outside the container",
+                e.cwd.display()
+            ))
+        }
+    }
     if e.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|err| format!("prctl(PR_SET_NO_NEW_PRIVS): {}", err.desc()))?;
     }
@@ -121,10 +136,11 @@ pub fn finish(e: Exec) -> Result<(), String> {
         sys::personality(persona).map_err(|err| format!("linux.personality: {}", err.desc()))?;
     }
     // Nothing the runtime opened may reach the program (CVE-2024-21626).
-    sys::cloexec_from(3).map_err(|err| format!("close_range: {}", err.desc()))?;
-    let mut argv: Vec<*const libc::c_char> = e.argv.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let err = sys::execve(&e.path, &argv, &e.env)
+    sys::cloexec_from(3 + e.preserve_fds as i32).map_err(|err| format!("close_range: {}", err.desc()))?;
+    // Rust ignores SIGPIPE, and an ignored disposition survives execve:
+    // give the program the defaults it expects.
+    sys::reset_signal_dispositions();
+    let err = sys::execve(&e.path, &e.argv, &e.env)
         .err()
         .map_or("returned".into(), |x| x.desc().to_string());
     Err(format!("exec {}: {err}", e.path.to_string_lossy()))
@@ -132,10 +148,11 @@ pub fn finish(e: Exec) -> Result<(), String> {
 
 /// `exec.LookPath` semantics: a name with a slash is used as is, otherwise
 /// each `$PATH` entry is tried. The result must be an executable file.
-pub fn find_executable(arg0: &str, path_var: &str) -> Result<PathBuf, String> {
+pub fn find_executable(arg0: &str, path_var: &str, cwd: &Path) -> Result<PathBuf, String> {
     if arg0.contains('/') {
-        return check_executable(Path::new(arg0))
-            .map(|()| PathBuf::from(arg0))
+        let full = cwd.join(arg0);
+        return check_executable(&full)
+            .map(|()| full.clone())
             .map_err(|why| format!("process.args[0] {arg0:?}: {why}"));
     }
     for dir in path_var.split(':') {
@@ -212,15 +229,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn relative_names_start_at_the_cwd() {
+        assert_eq!(
+            find_executable("./sh", "", Path::new("/bin")).ok(),
+            Some(PathBuf::from("/bin/./sh"))
+        );
+    }
+
+    #[test]
     fn lookup() {
         assert_eq!(
-            find_executable("sh", "/nonexistent:/bin").ok(),
+            find_executable("sh", "/nonexistent:/bin", Path::new("/")).ok(),
             Some(PathBuf::from("/bin/sh"))
         );
-        assert!(find_executable("definitely-not-here", "/bin").is_err());
-        assert!(find_executable("/etc/passwd", "")
+        assert!(find_executable("definitely-not-here", "/bin", Path::new("/")).is_err());
+        assert!(find_executable("/etc/passwd", "", Path::new("/"))
             .unwrap_err()
             .contains("not executable"));
-        assert!(find_executable("/bin", "").unwrap_err().contains("directory"));
+        assert!(find_executable("/bin", "", Path::new("/"))
+            .unwrap_err()
+            .contains("directory"));
     }
 }

@@ -64,11 +64,15 @@ pub fn run(mut sock: UnixStream, boot: ExecBootstrap) -> Result<(), String> {
         Ok(CloneResult::Child) => {
             // On success execve closes the channel (it is close-on-exec) and
             // the runtime reads EOF; on failure it reads why.
+            let _ = nix::unistd::setsid();
             let terminal = match console {
                 Some(socket) => crate::console::setup_in_container(socket, super::console_size(&boot.spec), false),
                 None => Ok(()),
             };
-            let err = match terminal.and_then(|()| exec::prepare(&boot.spec)).and_then(exec::finish) {
+            let err = match terminal
+                .and_then(|()| exec::prepare(&boot.spec, boot.preserve_fds))
+                .and_then(exec::finish)
+            {
                 Ok(()) => "exec returned".to_string(),
                 Err(e) => e,
             };

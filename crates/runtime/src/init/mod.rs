@@ -11,7 +11,7 @@ pub mod devices;
 mod exec;
 mod join;
 pub mod mount_opts;
-mod namespaces;
+pub mod namespaces;
 pub mod process_attrs;
 pub mod rootfs;
 pub mod sysctl;
@@ -93,7 +93,14 @@ fn setup(boot: &Bootstrap, fifo: OwnedFd, console: Option<OwnedFd>) -> Result<Pr
     // Modes in config.json (devices, fileMode) are meant literally.
     nix::sys::stat::umask(Mode::empty());
 
+    // Our own session, as runc's init: no signal meant for the caller's
+    // terminal or process group reaches the container, and the caller's
+    // controlling terminal is not ours.
+    nix::unistd::setsid().map_err(|e| format!("setsid: {}", e.desc()))?;
     namespaces::enter(spec)?;
+    if namespaces::creates(spec, oci_spec::runtime::LinuxNamespaceType::Network) {
+        sys::loopback_up().map_err(|e| format!("bringing up lo in the new network namespace: {}", e.desc()))?;
+    }
     if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(hostname).map_err(|e| format!("sethostname {hostname:?}: {}", e.desc()))?;
     }
@@ -116,13 +123,22 @@ fn setup(boot: &Bootstrap, fifo: OwnedFd, console: Option<OwnedFd>) -> Result<Pr
     drop(root);
     // The FIFO lives in the state directory, which pivot_root hides: we hold
     // an O_PATH fd from the runtime and reopen it through /proc/self/fd.
-    rootfs::pivot_root(&boot.rootfs)?;
+    if boot.no_pivot {
+        rootfs::move_root(&boot.rootfs)?;
+    } else {
+        rootfs::pivot_root(&boot.rootfs)?;
+    }
     // Before maskedPaths/readonlyPaths make /proc/sys read-only.
     sysctl::apply(spec)?;
     rootfs::mask_and_protect(spec)?;
     if let Some(socket) = console {
         // After pivot_root, so the pty is on the container's devpts.
         crate::console::setup_in_container(socket, console_size(spec), true)?;
+    }
+    // process.cwd is created when missing (as runc does) — before / may
+    // turn read-only, and resolved inside the new root.
+    if let Some(process) = spec.process() {
+        rootfs::Root::open(Path::new("/"))?.mkdir_all(process.cwd())?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         rootfs::readonly_root()?;
@@ -131,7 +147,14 @@ fn setup(boot: &Bootstrap, fifo: OwnedFd, console: Option<OwnedFd>) -> Result<Pr
         return Err("waiting for start needs /proc in the container: add a proc mount at /proc".into());
     }
 
-    let exec = exec::prepare(spec)?;
+    if let Some(name) = &boot.keyring {
+        // Keys of the host's session must not be reachable from inside.
+        match sys::join_session_keyring(name) {
+            Ok(()) | Err(nix::errno::Errno::ENOSYS) => {}
+            Err(e) => return Err(format!("joining a new session keyring: {}", e.desc())),
+        }
+    }
+    let exec = exec::prepare(spec, boot.preserve_fds)?;
     Ok(Prepared { fifo, exec })
 }
 

@@ -19,6 +19,49 @@ pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
+/// Namespaces given by path that the *runtime* joins before it clones the
+/// init, so the init inherits them: once the init is in a new user
+/// namespace it has no privilege over namespaces the host owns (a CNI
+/// network namespace, say), so joining must happen first, as runc does.
+/// Mount namespaces are joined by the init (the runtime still needs the
+/// host's paths), PID ones by `clone`, user ones by the init first of all.
+pub fn joined_by_runtime(t: LinuxNamespaceType) -> bool {
+    matches!(
+        t,
+        LinuxNamespaceType::Network
+            | LinuxNamespaceType::Ipc
+            | LinuxNamespaceType::Uts
+            | LinuxNamespaceType::Cgroup
+            | LinuxNamespaceType::Time
+    )
+}
+
+/// The runtime's half of the joins (see [`joined_by_runtime`]).
+pub fn join_in_runtime(spec: &Spec) -> Result<(), String> {
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    for ns in namespaces.iter().filter(|n| joined_by_runtime(n.typ())) {
+        if let Some(path) = ns.path() {
+            let t = ns.typ();
+            let f = std::fs::File::open(path).map_err(|e| format!("opening {t} namespace {}: {e}", path.display()))?;
+            nix::sched::setns(&f, flag(t))
+                .map_err(|e| format!("joining {t} namespace {}: {}", path.display(), e.desc()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Does the config create a new namespace of this type?
+pub fn creates(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
+}
+
 /// Join and create every namespace but the PID one and a new user one
 /// (both made by `clone`). A user namespace given by path is joined first:
 /// it decides what the other joins and creations are allowed to do.
@@ -36,6 +79,7 @@ pub fn enter(spec: &Spec) -> Result<(), String> {
             continue;
         }
         match ns.path() {
+            Some(_) if joined_by_runtime(t) => {}
             Some(path) => {
                 let f =
                     std::fs::File::open(path).map_err(|e| format!("opening {t} namespace {}: {e}", path.display()))?;

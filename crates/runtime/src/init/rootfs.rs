@@ -98,6 +98,10 @@ impl Root {
 
     /// Make sure a file exists at `path` (for bind-mounting a file onto it).
     pub fn ensure_file(&self, path: &Path) -> Res<OwnedFd> {
+        self.ensure_file_depth(path, 0)
+    }
+
+    fn ensure_file_depth(&self, path: &Path, depth: u32) -> Res<OwnedFd> {
         if let Ok(fd) = self.open_path(path) {
             return Ok(fd);
         }
@@ -118,7 +122,16 @@ impl Root {
             Mode::from_bits_truncate(0o644),
         ) {
             Ok(fd) => drop(nix::unistd::close(fd)),
-            Err(Errno::EEXIST) => {}
+            Err(Errno::EEXIST) => {
+                // A dangling symlink (/etc/resolv.conf -> /run/…, common in
+                // images): create its target, read inside the rootfs.
+                if let Ok(link) = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name) {
+                    if depth < MAX_SYMLINKS {
+                        let target = parent.join(link);
+                        self.ensure_file_depth(&Path::new("/").join(target), depth + 1)?;
+                    }
+                }
+            }
             Err(e) => return Err(fail(format!("creating file {}", path.display()))(e)),
         }
         self.open_path(path)
@@ -170,6 +183,7 @@ pub fn prepare_root(spec: &Spec, rootfs: &Path) -> Res<()> {
     };
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .map_err(fail("making / non-propagating (linux.rootfsPropagation)"))?;
+    make_parent_mount_private(rootfs)?;
     mount(
         Some(rootfs),
         rootfs,
@@ -181,16 +195,68 @@ pub fn prepare_root(spec: &Spec, rootfs: &Path) -> Res<()> {
     Ok(())
 }
 
-/// Step 2: every entry of `mounts`, in order (config.md: "the runtime MUST
-/// mount entries in the listed order").
-pub fn mount_all(root: &Root, spec: &Spec, bundle: &Path) -> Res<()> {
-    for m in spec.mounts().iter().flatten() {
-        mount_one(root, m, bundle)?;
+/// With shared propagation on `/` (rootfsPropagation "shared", or a host
+/// whose mounts are shared), the bind of the rootfs and every mount under
+/// it would propagate back out, and pivot_root refuses a shared parent.
+/// Make just the mount that holds the rootfs private, as runc does.
+fn make_parent_mount_private(rootfs: &Path) -> Res<()> {
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("reading /proc/self/mountinfo: {e}"))?;
+    let Some((mountpoint, shared)) = parent_mount(&mountinfo, rootfs) else {
+        return Ok(());
+    };
+    if shared {
+        mount(
+            None::<&str>,
+            mountpoint.as_str(),
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(fail(format!(
+            "making {mountpoint}, the mount holding the rootfs, private"
+        )))?;
     }
     Ok(())
 }
 
-fn mount_one(root: &Root, m: &Mount, bundle: &Path) -> Res<()> {
+/// The mount point that holds `path` (the longest one that is a prefix of
+/// it), and whether it is shared.
+fn parent_mount(mountinfo: &str, path: &Path) -> Option<(String, bool)> {
+    let mut best: Option<(String, bool)> = None;
+    for line in mountinfo.lines() {
+        let Some((pre, _)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fields: Vec<&str> = pre.split_whitespace().collect();
+        let Some(mp) = fields.get(4) else { continue };
+        let mp = mp.replace("\\040", " ");
+        if path.starts_with(&mp) && best.as_ref().is_none_or(|(b, _)| mp.len() >= b.len()) {
+            let shared = fields.iter().skip(6).any(|f| f.starts_with("shared:"));
+            best = Some((mp, shared));
+        }
+    }
+    best
+}
+
+/// Step 2: every entry of `mounts`, in order (config.md: "the runtime MUST
+/// mount entries in the listed order").
+pub fn mount_all(root: &Root, spec: &Spec, bundle: &Path) -> Res<()> {
+    let cgroupns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup)
+        });
+    for m in spec.mounts().iter().flatten() {
+        mount_one(root, m, bundle, cgroupns)?;
+    }
+    Ok(())
+}
+
+fn mount_one(root: &Root, m: &Mount, bundle: &Path, cgroupns: bool) -> Res<()> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let mut opts = mount_opts::parse(m.options().as_deref().unwrap_or(&[]));
@@ -198,7 +264,7 @@ fn mount_one(root: &Root, m: &Mount, bundle: &Path) -> Res<()> {
         opts.flags |= MsFlags::MS_BIND;
     }
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(root, dest, &opts);
+        return mount_cgroup(root, dest, &opts, cgroupns);
     }
     let step = |what: &str| format!("mount {} on {} ({what})", typ_or_bind(typ, &opts), dest.display());
 
@@ -278,10 +344,16 @@ fn typ_or_bind(typ: &str, opts: &MountOptions) -> String {
 }
 
 /// A `cgroup` mount. On a cgroup v2 host: cgroup2. On v1 or hybrid hosts,
-/// as runc does: a tmpfs holding one bind mount per v1 hierarchy, each
-/// showing the container's own cgroup directory of that hierarchy.
-fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOptions) -> Res<()> {
-    let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+/// as runc does: a tmpfs holding one mount per v1 hierarchy. With a cgroup
+/// namespace of its own, each is a fresh cgroup mount, which shows the
+/// namespace's root; without one, a bind of our cgroup directory in that
+/// hierarchy.
+///
+/// Always read-only for now: the runtime does not give the container a
+/// cgroup of its own yet (issue 6), so what it sees is the caller's
+/// cgroup, which it must not be able to change.
+fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOptions, cgroupns: bool) -> Res<()> {
+    let flags = (opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC)) | MsFlags::MS_RDONLY;
     let target = root.mkdir_all(dest)?;
     let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
         .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
@@ -301,11 +373,28 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOptions) -> Res<()> {
     let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("reading /proc/self/cgroup: {e}"))?;
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("reading /proc/self/mountinfo: {e}"))?;
-    for (mountpoint, cg_path) in v1_hierarchies(&own, &mountinfo) {
-        let Some(name) = mountpoint.file_name() else { continue };
+    for h in v1_hierarchies(&own, &mountinfo) {
+        let Some(name) = h.mountpoint.file_name() else {
+            continue;
+        };
         let sub = dest.join(name);
-        let host_dir = mountpoint.join(cg_path.trim_start_matches('/'));
         let sub_fd = root.mkdir_all(&sub)?;
+        if cgroupns {
+            let step = format!("mount cgroup ({}) on {}", h.controllers, sub.display());
+            mount(
+                Some("cgroup"),
+                &fd_path(&sub_fd),
+                Some("cgroup"),
+                flags,
+                Some(h.controllers.as_str()),
+            )
+            .map_err(fail(&step))?;
+            continue;
+        }
+        // The mount may itself show only part of the hierarchy (its root
+        // field): our path is relative to that.
+        let rel = h.cg_path.strip_prefix(h.mount_root.as_str()).unwrap_or(&h.cg_path);
+        let host_dir = h.mountpoint.join(rel.trim_start_matches('/'));
         let step = format!("bind cgroup {} on {}", host_dir.display(), sub.display());
         mount(
             Some(&host_dir),
@@ -316,32 +405,35 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOptions) -> Res<()> {
         )
         .map_err(fail(&step))?;
         let top = root.open_path(&sub).map_err(fail(&step))?;
-        mount(
-            None::<&str>,
-            &fd_path(&top),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
-            None::<&str>,
-        )
-        .map_err(fail(&step))?;
+        remount_bind(&top, flags).map_err(fail(&step))?;
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        let top = root.open_path(dest).map_err(fail("reopening cgroup tmpfs"))?;
-        mount(
-            None::<&str>,
-            &fd_path(&top),
-            None::<&str>,
-            MsFlags::MS_REMOUNT | flags,
-            Some("mode=755"),
-        )
-        .map_err(fail(format!("remounting {} read-only", dest.display())))?;
-    }
+    let top = root.open_path(dest).map_err(fail("reopening cgroup tmpfs"))?;
+    mount(
+        None::<&str>,
+        &fd_path(&top),
+        None::<&str>,
+        MsFlags::MS_REMOUNT | flags,
+        Some("mode=755"),
+    )
+    .map_err(fail(format!("remounting {} read-only", dest.display())))?;
     Ok(())
 }
 
-/// Pair each v1 hierarchy's mount point with our cgroup path in it, from
+/// One cgroup v1 hierarchy as we see it.
+#[derive(Debug, PartialEq, Eq)]
+struct Hierarchy {
+    mountpoint: PathBuf,
+    /// The mount's root within the hierarchy (mountinfo field 4).
+    mount_root: String,
+    /// Our cgroup in the hierarchy (/proc/self/cgroup).
+    cg_path: String,
+    /// `cpu,cpuacct`, `name=systemd`: the options that name it.
+    controllers: String,
+}
+
+/// Pair each v1 hierarchy's mount with our cgroup in it, from
 /// `/proc/self/cgroup` (`N:controllers:/path`) and `/proc/self/mountinfo`.
-fn v1_hierarchies(own: &str, mountinfo: &str) -> Vec<(PathBuf, String)> {
+fn v1_hierarchies(own: &str, mountinfo: &str) -> Vec<Hierarchy> {
     let mut out = Vec::new();
     for line in mountinfo.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
@@ -352,7 +444,8 @@ fn v1_hierarchies(own: &str, mountinfo: &str) -> Vec<(PathBuf, String)> {
             continue;
         }
         let super_opts = post.nth(1).unwrap_or("");
-        let Some(mountpoint) = pre.split_whitespace().nth(4) else {
+        let mut pre = pre.split_whitespace();
+        let (Some(mount_root), Some(mountpoint)) = (pre.nth(3), pre.next()) else {
             continue;
         };
         for entry in own.lines() {
@@ -363,7 +456,12 @@ fn v1_hierarchies(own: &str, mountinfo: &str) -> Vec<(PathBuf, String)> {
             }
             let all_in = controllers.split(',').all(|c| super_opts.split(',').any(|o| o == c));
             if all_in {
-                out.push((PathBuf::from(mountpoint), path.to_string()));
+                out.push(Hierarchy {
+                    mountpoint: PathBuf::from(mountpoint),
+                    mount_root: mount_root.to_string(),
+                    cg_path: path.to_string(),
+                    controllers: controllers.to_string(),
+                });
                 break;
             }
         }
@@ -478,6 +576,17 @@ pub fn pivot_root(rootfs: &Path) -> Res<()> {
     result
 }
 
+/// `--no-pivot`: move the rootfs mount onto `/` and chroot into it. Weaker
+/// than pivot_root (the old root stays reachable to a process that can
+/// escape a chroot), but works where pivot_root cannot (rootfs on ramfs).
+pub fn move_root(rootfs: &Path) -> Res<()> {
+    nix::unistd::chdir(rootfs).map_err(fail(format!("chdir {}", rootfs.display())))?;
+    mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .map_err(fail(format!("moving {} onto / (--no-pivot)", rootfs.display())))?;
+    nix::unistd::chroot(".").map_err(fail("chroot ."))?;
+    nix::unistd::chdir("/").map_err(fail("chdir /"))
+}
+
 /// After `pivot_root`: `linux.maskedPaths` (files hidden behind `/dev/null`,
 /// directories behind an empty read-only tmpfs) and `linux.readonlyPaths`.
 pub fn mask_and_protect(spec: &Spec) -> Res<()> {
@@ -486,14 +595,23 @@ pub fn mask_and_protect(spec: &Spec) -> Res<()> {
     if let Some(masked) = linux.masked_paths() {
         // Bind from an fd we checked is the real null device, never from a
         // name the image could have replaced (CVE-2025-31133).
-        let null = std::fs::File::open("/dev/null").map_err(|e| format!("opening /dev/null for maskedPaths: {e}"))?;
+        // O_PATH|O_NOFOLLOW: the image's /dev/null could be a FIFO (open
+        // would block forever) or a symlink; we only look at what it is.
+        let null = sys::openat2(
+            libc::AT_FDCWD,
+            Path::new("/dev/null"),
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+            0,
+        )
+        .map_err(fail("opening /dev/null for maskedPaths"))?;
         let st = nix::sys::stat::fstat(null.as_raw_fd()).map_err(fail("stat /dev/null"))?;
         let is_null = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
             && st.st_rdev == nix::sys::stat::makedev(1, 3);
         if !is_null {
             return Err("maskedPaths: /dev/null in the container is not the null device".into());
         }
-        let null_fd: OwnedFd = null.into();
+        let null_fd: OwnedFd = null;
         for p in masked {
             let Ok(fd) = root.open_path(Path::new(p)) else { continue };
             let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(fail(format!("stat masked path {p}")))?;
@@ -601,15 +719,34 @@ mod tests {
                   31 25 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
                   32 25 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
                   33 25 0:29 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
-        let got = v1_hierarchies(own, mi);
+        let got: Vec<(PathBuf, String, String)> = v1_hierarchies(own, mi)
+            .into_iter()
+            .map(|h| (h.mountpoint, h.cg_path, h.controllers))
+            .collect();
+        let h = |m: &str, p: &str, c: &str| (PathBuf::from(m), p.to_string(), c.to_string());
         assert_eq!(
             got,
             vec![
-                (PathBuf::from("/sys/fs/cgroup/cpu"), "/a".to_string()),
-                (PathBuf::from("/sys/fs/cgroup/pids"), "/user.slice".to_string()),
-                (PathBuf::from("/sys/fs/cgroup/systemd"), "/init.scope".to_string()),
+                h("/sys/fs/cgroup/cpu", "/a", "cpu"),
+                h("/sys/fs/cgroup/pids", "/user.slice", "pids"),
+                h("/sys/fs/cgroup/systemd", "/init.scope", "name=systemd"),
             ]
         );
+        // A mount that shows only a subtree: its root is in field 4.
+        let nested = "40 25 0:26 /a /sys/fs/cgroup/cpu ro - cgroup cgroup rw,cpu\n";
+        assert_eq!(v1_hierarchies(own, nested)[0].mount_root, "/a");
+    }
+
+    #[test]
+    fn the_parent_mount_is_the_longest_prefix() {
+        let mi = "1 0 8:1 / / rw shared:1 - ext4 /dev/vda rw\n\
+                  2 1 0:5 / /work rw - ext4 /dev/vdb rw\n\
+                  3 1 0:6 / /workshop rw shared:7 - tmpfs tmpfs rw\n";
+        assert_eq!(
+            parent_mount(mi, Path::new("/work/b/rootfs")),
+            Some(("/work".into(), false))
+        );
+        assert_eq!(parent_mount(mi, Path::new("/srv/rootfs")), Some(("/".into(), true)));
     }
 
     #[test]

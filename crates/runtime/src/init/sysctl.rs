@@ -37,10 +37,11 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
     let namespaces = linux.namespaces().clone().unwrap_or_default();
     for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
         let needed = namespace_of(key)?;
-        let has = namespaces.iter().any(|n| n.typ() == needed && n.path().is_none());
+        // A namespace of its own, new or joined by path; never the host's.
+        let has = namespaces.iter().any(|n| n.typ() == needed);
         if !has {
             return Err(format!(
-                "{key:?} needs a new {needed} namespace, and the container has none"
+                "{key:?} needs a {needed} namespace of the container's own, and it has none"
             ));
         }
     }

@@ -26,6 +26,10 @@ pub struct CreateOptions {
     /// Where the pty master goes when `process.terminal` is set: a
     /// connected unix socket (`--console-socket`, or `run`'s own pair).
     pub console: Option<std::os::fd::OwnedFd>,
+    /// `--preserve-fds N`: fds 3..3+N reach the container's process.
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
 }
 
 /// A created container whose init is our child. The directory stays locked
@@ -39,6 +43,9 @@ pub struct Created {
 pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
     let bundle = info_span!("load_config").in_scope(|| Bundle::load(&opts.bundle))?;
+    for field in crate::bundle::not_applied(&bundle.spec) {
+        tracing::warn!("{field} is not applied by this version of mini-containerd");
+    }
     let dir = root.create_container(&opts.id)?;
     // From here on, anything that fails must undo what was made.
     let mut undo = Undo {
@@ -78,10 +85,28 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         }
         _ => None,
     };
+    // systemd socket activation: the LISTEN_FDS fds follow --preserve-fds's
+    // rule, and the process learns of them as PID 1 (as runc does).
+    let mut spec = bundle.spec.clone();
+    let listen_fds: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if listen_fds > 0 {
+        if let Some(process) = spec.process_mut() {
+            let mut env = process.env().clone().unwrap_or_default();
+            env.push(format!("LISTEN_FDS={listen_fds}"));
+            env.push("LISTEN_PID=1".to_string());
+            process.set_env(Some(env));
+        }
+    }
+    let preserve_fds = opts.preserve_fds + listen_fds;
     let mut spawn = init_spawn(bundle, fifo_fd)?;
+    spawn.preserve_fds = preserve_fds;
     if let Some(c) = console {
         spawn.inherit.push((crate::console::CONSOLE_FD_ENV, c));
     }
+    crate::init::namespaces::join_in_runtime(&bundle.spec).map_err(Error::Invalid)?;
     let (mut sock, child_sock) = UnixStream::pair().context(|| "socketpair for the sync channel".into())?;
     let pid = info_span!("spawn_init")
         .in_scope(|| spawn_init(spawn, &child_sock))
@@ -125,7 +150,10 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     dir.save_config(&bundle.spec)?;
 
     let boot = Bootstrap {
-        spec: bundle.spec.clone(),
+        preserve_fds,
+        no_pivot: opts.no_pivot,
+        keyring: (!opts.no_new_keyring).then(|| opts.id.clone()),
+        spec,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
     };
@@ -181,6 +209,7 @@ fn init_spawn(bundle: &Bundle, fifo: std::os::fd::OwnedFd) -> Result<InitSpawn> 
     let mut spawn = InitSpawn {
         clone_flags: CloneFlags::empty(),
         join_pid_ns: None,
+        preserve_fds: 0,
         inherit: vec![(crate::process::channel::FIFO_FD_ENV, fifo)],
     };
     if new_user_namespace(&bundle.spec) {

@@ -35,6 +35,8 @@ pub struct ExecOptions {
     pub process_label: Option<String>,
     pub tty: bool,
     pub console_socket: Option<PathBuf>,
+    /// `--preserve-fds N`: fds 3..3+N reach the process.
+    pub preserve_fds: u32,
 }
 
 /// Returns the exit code of the process (0 when detached).
@@ -73,6 +75,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     let spawn = InitSpawn {
         clone_flags: CloneFlags::empty(),
         join_pid_ns: None,
+        preserve_fds: opts.preserve_fds,
         inherit: console
             .into_iter()
             .map(|c| (crate::console::CONSOLE_FD_ENV, c))
@@ -80,7 +83,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     };
     let helper = spawn_init(spawn, &child_sock).map_err(|e| Error::Invalid(format!("spawning exec helper: {e}")))?;
     drop(child_sock);
-    let outcome = drive_helper(&mut sock, helper, spec, stored.pid);
+    let outcome = drive_helper(&mut sock, helper, spec, stored.pid, opts.preserve_fds);
     // The helper exits once it has forked; reap it whatever happened.
     let _ = waitpid(helper, None);
     let child = outcome?;
@@ -95,13 +98,26 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     })
 }
 
-fn drive_helper(sock: &mut UnixStream, helper: Pid, spec: oci_spec::runtime::Spec, container_pid: i32) -> Result<Pid> {
+fn drive_helper(
+    sock: &mut UnixStream,
+    helper: Pid,
+    spec: oci_spec::runtime::Spec,
+    container_pid: i32,
+    preserve_fds: u32,
+) -> Result<Pid> {
     if !state::process_matches(container_pid, state::process_start_time(container_pid).unwrap_or(0)) {
         return Err(Error::Init("the container's init is gone".into()));
     }
     std::io::Write::write_all(sock, &[0]).context(|| "releasing the exec helper".into())?;
-    channel::send(sock, &ToInit::Exec(Box::new(ExecBootstrap { spec, container_pid })))
-        .map_err(|e| Error::Init(format!("exec helper {helper}: {e}")))?;
+    channel::send(
+        sock,
+        &ToInit::Exec(Box::new(ExecBootstrap {
+            spec,
+            container_pid,
+            preserve_fds,
+        })),
+    )
+    .map_err(|e| Error::Init(format!("exec helper {helper}: {e}")))?;
     let child = match channel::recv::<FromInit>(sock) {
         Ok(FromInit::Spawned(pid)) => Pid::from_raw(pid),
         Ok(FromInit::Failed(msg)) => return Err(Error::Init(msg)),

@@ -12,6 +12,13 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     let dir = root.lock(id)?;
     let stored = dir.load()?.ok_or_else(|| Error::NotFound(id.to_string()))?;
     let status = dir.status(Some(&stored));
+    if all && !status.can_kill() {
+        // runc accepts `kill --all` of a stopped container (the shim sends
+        // it after the init exits): with the init gone, nothing is left of
+        // a container with its own PID namespace, and nothing can be found
+        // of one without.
+        return Ok(());
+    }
     if !status.can_kill() {
         return Err(Error::WrongState {
             verb: "kill",
@@ -21,7 +28,11 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
         });
     }
     if all {
-        for pid in container_processes(&stored)? {
+        let own_pid_ns = dir
+            .load_config()
+            .ok()
+            .is_some_and(|spec| crate::init::namespaces::creates(&spec, oci_spec::runtime::LinuxNamespaceType::Pid));
+        for pid in container_processes(&stored, own_pid_ns)? {
             // A process may exit between listing and signalling: not an error.
             let _ = signal_pid(pid, None, signal);
         }
@@ -44,29 +55,45 @@ pub(crate) fn signal_pid(pid: Pid, start: Option<u64>, signal: i32) -> std::resu
     sys::pidfd_send_signal(&pidfd, signal)
 }
 
-/// Every process of the container: those in the init's PID namespace when
-/// it has its own, else the init alone.
+/// Every process of the container: all of its PID namespace when it made
+/// one of its own; otherwise (no namespace, or one shared with others) the
+/// init and its descendants only.
 /// (Cgroup-based listing replaces this once the runtime manages cgroups.)
-pub(crate) fn container_processes(stored: &Stored) -> Result<Vec<Pid>> {
+pub(crate) fn container_processes(stored: &Stored, own_pid_ns: bool) -> Result<Vec<Pid>> {
     let Some(init) = state::live_pid(stored) else {
         return Ok(Vec::new());
     };
+    let mut parents = Vec::new();
     let ns_of = |pid: i32| std::fs::metadata(format!("/proc/{pid}/ns/pid")).map(|m| m.ino()).ok();
-    let own = std::fs::metadata("/proc/self/ns/pid").map(|m| m.ino()).ok();
-    let Some(target) = ns_of(init.as_raw()) else {
-        return Ok(Vec::new());
-    };
-    if Some(target) == own {
-        return Ok(vec![init]);
-    }
-    let mut pids = Vec::new();
+    let target = ns_of(init.as_raw());
+    let mut in_ns = Vec::new();
     for entry in std::fs::read_dir("/proc").context(|| "reading /proc".into())?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        if ns_of(pid) == Some(target) {
-            pids.push(Pid::from_raw(pid));
+        if own_pid_ns {
+            if target.is_some() && ns_of(pid) == target {
+                in_ns.push(Pid::from_raw(pid));
+            }
+        } else if let Some(ppid) = parent_of(pid) {
+            parents.push((pid, ppid));
         }
     }
-    Ok(pids)
+    if own_pid_ns {
+        return Ok(in_ns);
+    }
+    let mut family = vec![init.as_raw()];
+    let mut i = 0;
+    while i < family.len() {
+        let p = family[i];
+        family.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    Ok(family.into_iter().map(Pid::from_raw).collect())
+}
+
+/// The parent pid, field 4 of /proc/PID/stat (after the command name).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
 }

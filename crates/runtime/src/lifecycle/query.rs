@@ -17,7 +17,8 @@ pub fn list(root: &StateRoot) -> Result<Vec<OciState>> {
         match state(root, &id) {
             Ok(s) => out.push(s),
             Err(Error::NotFound(_)) => {}
-            Err(e) => return Err(e),
+            // One broken entry must not hide the others (runc warns too).
+            Err(e) => tracing::warn!("list: skipping {id}: {e}"),
         }
     }
     Ok(out)

@@ -49,6 +49,9 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
         id: opts.create.id.clone(),
         bundle: opts.create.bundle.clone(),
         pid_file: opts.create.pid_file.clone(),
+        preserve_fds: opts.create.preserve_fds,
+        no_pivot: opts.create.no_pivot,
+        no_new_keyring: opts.create.no_new_keyring,
         console: match &opts.create.console {
             Some(c) => Some(c.try_clone().context(|| "duplicating the console socket".into())?),
             None => None,

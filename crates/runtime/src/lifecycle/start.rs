@@ -41,6 +41,11 @@ pub(crate) fn start_locked(dir: &ContainerDir) -> Result<()> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo_path)
         .context(|| format!("opening {}", fifo_path.display()))?;
+    // Once we hold it open the init is released (its open returns, its
+    // one-byte write fits the pipe): from here on the container is running,
+    // so the FIFO goes now, not after the read, or a `start` killed in
+    // between would leave it reading "created" forever.
+    std::fs::remove_file(&fifo_path).context(|| format!("removing {}", fifo_path.display()))?;
     let mut fds = [
         PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
         PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
@@ -62,6 +67,5 @@ pub(crate) fn start_locked(dir: &ContainerDir) -> Result<()> {
     if got != 1 {
         return Err(Error::Init("exited before it could be started".into()));
     }
-    std::fs::remove_file(&fifo_path).context(|| format!("removing {}", fifo_path.display()))?;
     Ok(())
 }

@@ -65,6 +65,7 @@ pub struct ExecBootstrap {
     pub spec: Spec,
     /// The container's init, in the runtime's PID namespace.
     pub container_pid: i32,
+    pub preserve_fds: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,6 +75,14 @@ pub struct Bootstrap {
     pub bundle: PathBuf,
     /// Absolute host path of the root filesystem.
     pub rootfs: PathBuf,
+    /// Fds 3..3+N that reach the container's process (`--preserve-fds`).
+    pub preserve_fds: u32,
+    /// `--no-pivot`: move the rootfs onto / and chroot, for a rootfs on
+    /// ramfs where pivot_root is refused.
+    pub no_pivot: bool,
+    /// Join a new session keyring named after the container (runc's default;
+    /// off with `--no-new-keyring`).
+    pub keyring: Option<String>,
 }
 
 /// Init → runtime.

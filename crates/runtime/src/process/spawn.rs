@@ -27,6 +27,9 @@ pub struct InitSpawn {
     /// namespace also affects children only, so the runtime joins it just
     /// before cloning.
     pub join_pid_ns: Option<OwnedFd>,
+    /// `--preserve-fds N` (plus systemd's LISTEN_FDS): fds 3..3+N pass
+    /// through to the container's process unchanged.
+    pub preserve_fds: u32,
     /// Fds the init inherits, each named to it by an environment variable:
     /// exec.fifo (`create`), the console socket (`--console-socket`).
     pub inherit: Vec<(&'static str, OwnedFd)>,
@@ -64,10 +67,11 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
     // Prepare everything that allocates before cloning, so the child only
     // makes syscalls between clone and execve.
     let exe = sealed_self_copy()?;
-    let argv = [c"mini-containerd".as_ptr(), c"init".as_ptr(), std::ptr::null()];
+    let argv = [c"mini-containerd".to_owned(), c"init".to_owned()];
     let fd = child_sock.as_raw_fd();
     let inherited: Vec<i32> = spawn.inherit.iter().map(|(_, f)| f.as_raw_fd()).collect();
     let user_ns = spawn.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
+    let preserve = spawn.preserve_fds as i32;
     let env_entry = CString::new(format!("{INIT_FD_ENV}={fd}")).map_err(|e| e.to_string())?;
     let inherit_entries = spawn
         .inherit
@@ -117,7 +121,12 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
             // The runtime may block signals (`run` waits for them with
             // sigwait); the mask survives execve, so clear it for the init.
             let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-            let err = sys::clear_cloexec(fd)
+            // Only what we mean to pass crosses the exec: every other fd the
+            // caller left open (a directory fd could be a way out of the
+            // rootfs, CVE-2024-21626) is closed by it.
+            let err = sys::cloexec_from(3)
+                .and_then(|()| (3..3 + preserve).try_for_each(sys::clear_cloexec))
+                .and_then(|()| sys::clear_cloexec(fd))
                 .and_then(|()| inherited.iter().try_for_each(|fd| sys::clear_cloexec(*fd)))
                 .and_then(|()| sys::execve_fd(&exe, &argv, &envp));
             let msg = format!(
