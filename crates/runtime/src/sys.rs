@@ -195,16 +195,27 @@ pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, mode: u32, resolve: u64) -
         mode: u64::from(mode),
         resolve,
     };
-    // SAFETY: `how` lives across the call and its size is passed with it;
-    // `path` is a valid NUL-terminated string.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd,
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
+    // With RESOLVE_IN_ROOT the kernel answers EAGAIN when a mount or rename
+    // anywhere on the system raced with resolving "..": it cannot vouch for
+    // the result, so ask again (bounded).
+    let mut tries = 0;
+    let ret = loop {
+        // SAFETY: `how` lives across the call and its size is passed with
+        // it; `path` is a valid NUL-terminated string.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if ret < 0 && Errno::last() == Errno::EAGAIN && tries < 1000 {
+            tries += 1;
+            continue;
+        }
+        break ret;
     };
     if ret < 0 {
         return Err(Errno::last());
