@@ -22,10 +22,6 @@ const MC: &str = "mini-containerd";
 const RUNC: &str = "runc";
 
 pub const EXPECTED: &[Expected] = &[
-    // issue 6: cgroups
-    x(MC, "linux.cgroupsPath", "issue 6: no cgroup is created"),
-    x(MC, "linux.resources.memory", "issue 6: linux.resources are not applied"),
-    x(MC, "linux.resources.pids", "issue 6: linux.resources are not applied"),
     // issue 7: seccomp and hooks
     x(MC, "linux.seccomp", "issue 7: seccomp is ignored"),
     x(MC, "hooks.prestart", "issue 7: hooks are ignored"),

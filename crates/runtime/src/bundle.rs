@@ -205,12 +205,6 @@ pub fn not_applied(spec: &Spec) -> Vec<&'static str> {
         if linux.seccomp().is_some() {
             out.push("linux.seccomp (issue 7)");
         }
-        if linux.resources().is_some() {
-            out.push("linux.resources, including device rules (issue 6)");
-        }
-        if linux.cgroups_path().is_some() {
-            out.push("linux.cgroupsPath (issue 6)");
-        }
     }
     if spec.hooks().is_some() {
         out.push("hooks (issue 7)");

@@ -7,6 +7,7 @@
 //! [`sys`] is the only module with `unsafe`.
 
 pub mod bundle;
+pub mod cgroups;
 pub mod console;
 pub mod error;
 pub mod features;

@@ -109,6 +109,9 @@ pub struct Stored {
     pub created: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
+    /// The container's cgroup (empty where cgroups are not managed).
+    #[serde(default)]
+    pub cgroup: crate::cgroups::Cgroup,
 }
 
 /// The state as `state` and `list` print it: the OCI state (runtime.md) plus
@@ -471,6 +474,7 @@ mod tests {
             rootfs: "/b/rootfs".into(),
             created: "t".into(),
             annotations: HashMap::new(),
+            cgroup: Default::default(),
         };
         c.save(&stored).expect("save");
         let back = root.open("c1").expect("open").load().expect("load").expect("some");

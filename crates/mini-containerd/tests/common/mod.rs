@@ -47,6 +47,9 @@ impl Env {
             serde_json::from_str(&std::fs::read_to_string(base).expect("demo config")).expect("demo config parses");
         config["root"]["path"] = Value::String(rootfs().canonicalize().expect("rootfs").display().to_string());
         config["process"]["args"] = args.iter().map(|a| Value::String(a.to_string())).collect();
+        // Tests run in parallel with the same ids under different roots:
+        // give each bundle a cgroup of its own (the default is /<id>).
+        config["linux"]["cgroupsPath"] = Value::String(format!("/mc-test-{}-{}", std::process::id(), unique()));
         edit(&mut config);
         std::fs::write(
             dir.join("config.json"),

@@ -51,6 +51,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
     let mut undo = Undo {
         dir: Some(dir),
         pid: None,
+        cgroup: Default::default(),
     };
     let created = build(&mut undo, &bundle, opts)?;
     undo.disarm();
@@ -128,6 +129,10 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         crate::init::process_attrs::set_affinity(pid, &list, "process.execCPUAffinity.initial")
             .map_err(Error::Invalid)?;
     }
+    // The cgroup before the init runs a single instruction of its own: it
+    // and everything it forks are accounted and limited from the start, and
+    // a cgroup namespace it creates is rooted there.
+    info_span!("cgroups").in_scope(|| setup_cgroup(&mut undo.cgroup, &bundle.spec, &opts.id, pid))?;
     // Release the child to exec the init (see the protocol in channel.rs).
     std::io::Write::write_all(&mut sock, &[0]).context(|| "releasing the init".into())?;
 
@@ -141,6 +146,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         rootfs: bundle.rootfs.clone(),
         created: crate::time::rfc3339_nano(SystemTime::now()),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        cgroup: undo.cgroup.clone(),
     };
     // Saved before the init does anything, so a runtime killed from here on
     // leaves a pid that `delete --force` can find.
@@ -183,6 +189,42 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         .take()
         .ok_or_else(|| Error::Invalid("internal: no container dir".into()))?;
     Ok(Created { dir, stored, pid })
+}
+
+/// Make the container's cgroup, apply `linux.resources`, and move the init in.
+fn setup_cgroup(cg: &mut crate::cgroups::Cgroup, spec: &oci_spec::runtime::Spec, id: &str, pid: Pid) -> Result<()> {
+    use crate::cgroups::{detect, Host};
+    let linux = spec.linux().as_ref();
+    match detect() {
+        Host::V1(hierarchies) => {
+            let path = linux.and_then(|l| l.cgroups_path().as_deref());
+            cg.create(&hierarchies, path, id).map_err(Error::Invalid)?;
+            if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+                let extra: Vec<String> = linux
+                    .and_then(|l| l.devices().as_ref())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| {
+                        let t = match d.typ() {
+                            oci_spec::runtime::LinuxDeviceType::B => "b",
+                            oci_spec::runtime::LinuxDeviceType::C | oci_spec::runtime::LinuxDeviceType::U => "c",
+                            _ => return None,
+                        };
+                        Some(format!("{t} {}:{} rwm", d.major(), d.minor()))
+                    })
+                    .collect();
+                cg.apply(resources, &extra).map_err(Error::Invalid)?;
+            }
+            cg.add(pid).map_err(Error::Invalid)
+        }
+        Host::V2 => {
+            tracing::warn!(
+                "cgroup v2 host: cgroups are not managed yet (issue 6); the container stays in the caller's cgroup"
+            );
+            Ok(())
+        }
+        Host::None => Ok(()),
+    }
 }
 
 fn new_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {
@@ -232,12 +274,14 @@ fn init_spawn(bundle: &Bundle, fifo: std::os::fd::OwnedFd) -> Result<InitSpawn> 
 struct Undo {
     dir: Option<ContainerDir>,
     pid: Option<Pid>,
+    cgroup: crate::cgroups::Cgroup,
 }
 
 impl Undo {
     fn disarm(&mut self) {
         self.dir = None;
         self.pid = None;
+        self.cgroup = Default::default();
     }
 }
 
@@ -246,6 +290,9 @@ impl Drop for Undo {
         if let Some(pid) = self.pid.take() {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
+        }
+        if let Err(e) = self.cgroup.remove() {
+            tracing::warn!("cleaning up after failed create: {e}");
         }
         if let Some(dir) = self.dir.take() {
             if let Err(e) = dir.remove() {

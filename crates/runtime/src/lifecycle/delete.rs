@@ -45,6 +45,9 @@ pub(crate) fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
             kill_and_wait(pid, stored.pid_start)?;
         }
     }
+    if let Some(stored) = &stored {
+        stored.cgroup.remove().map_err(Error::Invalid)?;
+    }
     // The mounts lived in the init's mount namespace and went with it.
     dir.remove()
 }

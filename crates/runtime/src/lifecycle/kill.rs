@@ -32,7 +32,14 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
             .load_config()
             .ok()
             .is_some_and(|spec| crate::init::namespaces::creates(&spec, oci_spec::runtime::LinuxNamespaceType::Pid));
-        for pid in container_processes(&stored, own_pid_ns)? {
+        // The cgroup knows every process of the container; without one, the
+        // PID namespace or the init's descendants stand in for it.
+        let pids = if stored.cgroup.dirs.is_empty() {
+            container_processes(&stored, own_pid_ns)?
+        } else {
+            stored.cgroup.procs()
+        };
+        for pid in pids {
             // A process may exit between listing and signalling: not an error.
             let _ = signal_pid(pid, None, signal);
         }

@@ -1,0 +1,348 @@
+//! Control groups: the container's own cgroup, its limits
+//! (`linux.resources`), its processes, freezing, and removal.
+//!
+//! This version manages cgroup v1 hierarchies (v1 and hybrid hosts, such as
+//! the development machine). On a pure cgroup v2 host the container stays
+//! in the caller's cgroup and `create` says so in the log (issue 6).
+
+pub mod v1;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxResources;
+
+/// v1 controllers we place the container in (named hierarchies such as
+/// name=systemd belong to the init system, not to us).
+const CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "rdma",
+];
+
+/// A v1 hierarchy: where it is mounted and which controllers it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub mountpoint: PathBuf,
+    pub controllers: Vec<String>,
+    /// The caller's cgroup in it (/proc/self/cgroup).
+    pub own: String,
+}
+
+/// What this host offers.
+pub enum Host {
+    V1(Vec<Hierarchy>),
+    /// Pure cgroup v2: not managed yet.
+    V2,
+    None,
+}
+
+pub fn detect() -> Host {
+    let (Ok(mountinfo), Ok(own)) = (
+        std::fs::read_to_string("/proc/self/mountinfo"),
+        std::fs::read_to_string("/proc/self/cgroup"),
+    ) else {
+        return Host::None;
+    };
+    let v1 = hierarchies(&mountinfo, &own);
+    if !v1.is_empty() {
+        return Host::V1(v1);
+    }
+    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+    if unified {
+        Host::V2
+    } else {
+        Host::None
+    }
+}
+
+/// The v1 hierarchies holding controllers we manage.
+pub fn hierarchies(mountinfo: &str, own: &str) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut post = post.split_whitespace();
+        if post.next() != Some("cgroup") {
+            continue;
+        }
+        let super_opts = post.nth(1).unwrap_or("");
+        let controllers: Vec<String> = super_opts
+            .split(',')
+            .filter(|o| CONTROLLERS.contains(o))
+            .map(String::from)
+            .collect();
+        let Some(mountpoint) = pre.split_whitespace().nth(4) else {
+            continue;
+        };
+        if controllers.is_empty() || out.iter().any(|h| h.controllers == controllers) {
+            continue;
+        }
+        let own_path = own
+            .lines()
+            .find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+                (ctrls.split(',').collect::<Vec<_>>() == controllers.iter().map(String::as_str).collect::<Vec<_>>())
+                    .then(|| path.to_string())
+            })
+            .unwrap_or_else(|| "/".into());
+        out.push(Hierarchy {
+            mountpoint: PathBuf::from(mountpoint),
+            controllers,
+            own: own_path,
+        });
+    }
+    out
+}
+
+/// Where the container's cgroup goes inside a hierarchy, from
+/// `linux.cgroupsPath`: absolute from the hierarchy's root, relative from the
+/// caller's own cgroup (as runc), and `/<id>` when absent.
+pub fn inner_path(cgroups_path: Option<&Path>, own: &str, id: &str) -> Result<PathBuf, String> {
+    let p = match cgroups_path {
+        None => PathBuf::from("/").join(id),
+        Some(p) if p.is_absolute() => p.to_path_buf(),
+        Some(p) => Path::new(own).join(p),
+    };
+    if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(format!("linux.cgroupsPath {p:?}: must not contain \"..\""));
+    }
+    if p == Path::new("/") {
+        return Err("linux.cgroupsPath: the root cgroup cannot be the container's".into());
+    }
+    Ok(p)
+}
+
+/// One directory of the container's cgroup.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Dir {
+    /// The hierarchy's controllers, comma-joined.
+    pub controllers: String,
+    pub path: PathBuf,
+    /// Made by this container (and so removed with it); a cgroup that
+    /// existed before is used but left in place (runtime.md "Delete").
+    pub created: bool,
+    /// An ancestor `mkdir -p` had to make: removed, never used.
+    #[serde(default)]
+    pub parent_only: bool,
+}
+
+/// The container's cgroup: one directory per managed hierarchy.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Cgroup {
+    pub dirs: Vec<Dir>,
+}
+
+fn write(path: &Path, value: &str) -> Result<(), String> {
+    std::fs::write(path, value).map_err(|e| format!("cgroup: writing {value:?} to {}: {e}", path.display()))
+}
+
+impl Cgroup {
+    /// Make the directories (`mkdir -p`), cpusets filled from their parents.
+    /// Each is recorded in `self` before it is made, so that on failure the
+    /// caller can remove what exists.
+    pub fn create(&mut self, hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, id: &str) -> Result<(), String> {
+        for h in hierarchies {
+            let inner = inner_path(cgroups_path, &h.own, id)?;
+            let dir = h.mountpoint.join(inner.strip_prefix("/").unwrap_or(&inner));
+            let existed = dir.is_dir();
+            // Recorded before creating, so a failure part-way still undoes
+            // it: the leaf first (it is what the others look up), then each
+            // missing ancestor, deepest first, which is the removal order.
+            self.dirs.push(Dir {
+                controllers: h.controllers.join(","),
+                path: dir.clone(),
+                created: !existed,
+                parent_only: false,
+            });
+            for ancestor in dir
+                .ancestors()
+                .skip(1)
+                .take_while(|a| a.starts_with(&h.mountpoint) && !a.is_dir())
+            {
+                self.dirs.push(Dir {
+                    controllers: h.controllers.join(","),
+                    path: ancestor.to_path_buf(),
+                    created: true,
+                    parent_only: true,
+                });
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| format!("cgroup: creating {}: {e}", dir.display()))?;
+            if h.controllers.iter().any(|c| c == "cpuset") {
+                fill_cpuset(&h.mountpoint, &dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| !d.parent_only && d.controllers.split(',').any(|c| c == controller))
+            .map(|d| d.path.as_path())
+    }
+
+    /// Apply `linux.resources`; each refusal names the file and value.
+    pub fn apply(&self, resources: &LinuxResources, extra_devices: &[String]) -> Result<(), String> {
+        for w in v1::writes(resources, extra_devices)? {
+            let Some(dir) = self.dir(w.controller) else {
+                return Err(format!(
+                    "cgroup: {} needs the {} controller, which this host has not mounted",
+                    w.file, w.controller
+                ));
+            };
+            write(&dir.join(&w.file), &w.value)?;
+        }
+        Ok(())
+    }
+
+    /// Move `pid` (and its future children) into the cgroup.
+    pub fn add(&self, pid: Pid) -> Result<(), String> {
+        for d in self.dirs.iter().filter(|d| !d.parent_only) {
+            write(&d.path.join("cgroup.procs"), &pid.as_raw().to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Every process in the cgroup.
+    pub fn procs(&self) -> Vec<Pid> {
+        let dir = self.dir("pids").or_else(|| self.dirs.first().map(|d| d.path.as_path()));
+        let Some(dir) = dir else { return Vec::new() };
+        std::fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .map(Pid::from_raw)
+            .collect()
+    }
+
+    /// Freeze (pause) or thaw (resume) every process, and wait until the
+    /// kernel reports the new state.
+    pub fn freeze(&self, frozen: bool) -> Result<(), String> {
+        let dir = self
+            .dir("freezer")
+            .ok_or("cgroup: the freezer controller is not mounted")?;
+        let state = dir.join("freezer.state");
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            write(&state, want)?;
+            let now = std::fs::read_to_string(&state).unwrap_or_default();
+            if now.trim() == want {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "cgroup: {} stayed {} instead of {want}",
+                    state.display(),
+                    now.trim()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Is the cgroup frozen?
+    pub fn is_frozen(&self) -> bool {
+        self.dir("freezer")
+            .and_then(|d| std::fs::read_to_string(d.join("freezer.state")).ok())
+            .is_some_and(|s| s.trim() == "FROZEN")
+    }
+
+    /// Kill what is left, then remove the directories; retried with a
+    /// bounded backoff while the kernel still counts exiting tasks.
+    pub fn remove(&self) -> Result<(), String> {
+        if self.is_frozen() {
+            // SIGKILL is not delivered to frozen tasks until they thaw.
+            let _ = self.freeze(false);
+        }
+        for pid in self.procs() {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        for dir in self.dirs.iter().filter(|d| d.created).map(|d| &d.path) {
+            let mut delay = Duration::from_millis(1);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                match std::fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if Instant::now() < deadline => {
+                        tracing::debug!("cgroup {} not removable yet: {e}", dir.display());
+                        std::thread::sleep(delay);
+                        delay = (delay * 2).min(Duration::from_millis(100));
+                    }
+                    Err(e) => return Err(format!("cgroup: removing {}: {e}", dir.display())),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A new cpuset cgroup has empty cpus/mems and refuses tasks: copy them
+/// down from the nearest ancestor that has them, level by level.
+fn fill_cpuset(mountpoint: &Path, leaf: &Path) -> Result<(), String> {
+    let mut chain: Vec<&Path> = leaf
+        .ancestors()
+        .take_while(|p| p.starts_with(mountpoint) && *p != mountpoint)
+        .collect();
+    chain.reverse();
+    for dir in chain {
+        let parent = dir.parent().unwrap_or(mountpoint);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let mine = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+            if mine.trim().is_empty() {
+                let theirs = std::fs::read_to_string(parent.join(file)).unwrap_or_default();
+                write(&dir.join(file), theirs.trim())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hierarchies_of_a_hybrid_host() {
+        let mi = "30 25 0:26 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+                  31 25 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+                  32 25 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+                  33 25 0:29 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        let own = "4:memory:/session/1\n1:cpu:/\n9:name=systemd:/\n0::/\n";
+        let h = hierarchies(mi, own);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[1].controllers, vec!["memory"]);
+        assert_eq!(h[1].own, "/session/1");
+    }
+
+    #[test]
+    fn cgroups_path_forms() {
+        assert_eq!(inner_path(None, "/a", "c1").unwrap(), PathBuf::from("/c1"));
+        assert_eq!(
+            inner_path(Some(Path::new("/x/y")), "/a", "c1").unwrap(),
+            PathBuf::from("/x/y")
+        );
+        assert_eq!(
+            inner_path(Some(Path::new("x")), "/a", "c1").unwrap(),
+            PathBuf::from("/a/x")
+        );
+        assert!(inner_path(Some(Path::new("/x/../..")), "/", "c1").is_err());
+        assert!(inner_path(Some(Path::new("/")), "/", "c1").is_err());
+    }
+}
