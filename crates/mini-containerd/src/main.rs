@@ -180,6 +180,22 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Freeze every process of a running container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// List the container's processes (host pids)
+    #[command(
+        after_help = "Examples:\n  mini-containerd ps box1\n  mini-containerd ps --format json box1\n  mini-containerd ps box1 -- -o pid,comm"
+    )]
+    Ps {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) (default -ef), after --
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Print what this runtime supports (OCI features.md JSON)
     Features,
     /// Internal: the container's init (re-executed by `create`)
@@ -324,6 +340,9 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
             )?;
             return Ok(u8::try_from(code).unwrap_or(255));
         }
+        Command::Pause { id } => lifecycle::pause(&root, id)?,
+        Command::Resume { id } => lifecycle::resume(&root, id)?,
+        Command::Ps { format, id, ps_args } => ps(&root, *format, id, ps_args)?,
         Command::Features => print_json(&runtime::features::features(), true),
         Command::Init => unreachable!("handled before logging is set up"),
     }
@@ -344,6 +363,48 @@ fn print_json<T: serde::Serialize>(value: &T, pretty: bool) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{text}");
     }
+}
+
+/// runc's `ps`: JSON is the list of host pids; the table is ps(1)'s own
+/// output (header kept) filtered to the container's processes.
+fn ps(root: &StateRoot, format: ListFormat, id: &str, args: &[String]) -> runtime::Result<()> {
+    let pids: Vec<i32> = lifecycle::pids(root, id)?.into_iter().map(|p| p.as_raw()).collect();
+    if let ListFormat::Json = format {
+        print_json(&pids, false);
+        return Ok(());
+    }
+    let args: Vec<String> = if args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| runtime::Error::Invalid(format!("running ps {}: {e}", args.join(" "))))?;
+    if !out.status.success() {
+        return Err(runtime::Error::Invalid(format!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let column = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| runtime::Error::Invalid("ps output has no PID column".into()))?;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{header}");
+    for line in lines {
+        let pid = line.split_whitespace().nth(column).and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+    Ok(())
 }
 
 /// runc's `list`: a tab-aligned table (min width 12, padding 3), `-q` for

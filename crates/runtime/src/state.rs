@@ -60,6 +60,8 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    /// runc's extra state: every process frozen (`pause`).
+    Paused,
     Stopped,
 }
 
@@ -69,6 +71,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -78,7 +81,7 @@ impl Status {
     }
     /// runtime.md "Kill": only `created` or `running` containers take signals.
     pub fn can_kill(self) -> bool {
-        matches!(self, Status::Created | Status::Running)
+        matches!(self, Status::Created | Status::Running | Status::Paused)
     }
     /// runtime.md "Delete": only a `stopped` container may be deleted
     /// (`--force` kills it first).
@@ -305,6 +308,9 @@ impl ContainerDir {
         }
         if !process_matches(stored.pid, stored.pid_start) {
             return Status::Stopped;
+        }
+        if stored.cgroup.is_frozen() {
+            return Status::Paused;
         }
         // The init removes nothing; `start` deletes the FIFO once it has
         // released the init, so its presence means "not started yet".

@@ -41,6 +41,10 @@ pub(crate) fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
     // Even a "stopped" container can have a live init: a `create` that was
     // killed mid-way leaves one waiting for instructions that never come.
     if let Some(stored) = &stored {
+        if stored.cgroup.is_frozen() {
+            // A frozen process cannot act on SIGKILL until it thaws.
+            stored.cgroup.freeze(false).map_err(Error::Invalid)?;
+        }
         if let Some(pid) = state::live_pid(stored) {
             kill_and_wait(pid, stored.pid_start)?;
         }

@@ -1,0 +1,99 @@
+//! runc's extra verbs: pause/resume, ps, and their interplay with delete.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Env;
+
+fn freezer_state(pid: i64) -> String {
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = cgroup
+        .lines()
+        .find_map(|l| l.split_once(":freezer:").map(|(_, p)| p.to_string()))
+        .unwrap();
+    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer{path}/freezer.state"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// pause freezes every process (state "paused"), resume thaws them; pause
+/// of a paused container and resume of a running one are errors.
+#[test]
+fn pause_and_resume() {
+    if !std::path::Path::new("/sys/fs/cgroup/freezer").exists() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &["sh", "-c", "while :; do date +%s%N > /tmp/tick; sleep 0.01; done"],
+        |c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+        },
+    );
+    env.create(&b, "c1");
+    env.ok(&["start", "c1"]);
+    let pid = env.state("c1")["pid"].as_i64().unwrap();
+    env.ok(&["pause", "c1"]);
+    assert_eq!(env.status("c1"), "paused");
+    assert_eq!(freezer_state(pid), "FROZEN");
+    let err = env.fails(&["pause", "c1"]);
+    assert!(err.contains("paused"), "{err}");
+    let tick = format!("/proc/{pid}/root/tmp/tick");
+    let frozen_at = std::fs::read_to_string(&tick).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        std::fs::read_to_string(&tick).unwrap(),
+        frozen_at,
+        "a paused container kept running"
+    );
+    env.ok(&["resume", "c1"]);
+    assert_eq!(env.status("c1"), "running");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&tick).unwrap() == frozen_at {
+        assert!(Instant::now() < deadline, "resume did not thaw the container");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let err = env.fails(&["resume", "c1"]);
+    assert!(err.contains("running"), "{err}");
+    // delete --force of a paused container thaws, kills and cleans up
+    env.ok(&["pause", "c1"]);
+    env.ok(&["delete", "--force", "c1"]);
+    assert!(!common::alive(pid));
+    assert!(env.ids().is_empty());
+}
+
+/// ps: JSON lists the host pids of every process; the table is ps(1)'s.
+#[test]
+fn ps_lists_the_containers_processes() {
+    let env = Env::new();
+    let b = env.bundle("b", &["sh", "-c", "sleep 1000 & exec sleep 999"], |_| {});
+    env.create(&b, "c1");
+    env.ok(&["start", "c1"]);
+    let init = env.state("c1")["pid"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pids = loop {
+        let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "--format", "json", "c1"])).unwrap();
+        if pids.len() == 2 {
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "{pids:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(pids.contains(&init), "{pids:?}");
+    let table = env.ok(&["ps", "c1"]);
+    assert!(table.lines().next().unwrap().contains("PID"), "{table}");
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(table.contains("sleep 999") && table.contains("sleep 1000"), "{table}");
+    let custom = env.ok(&["ps", "c1", "--", "-o", "pid,comm"]);
+    assert!(
+        custom.lines().next().unwrap().trim_start().starts_with("PID"),
+        "{custom}"
+    );
+}
