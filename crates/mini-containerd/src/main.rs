@@ -196,6 +196,56 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Change the resource limits of a running container
+    #[command(
+        after_help = "Examples:\n  mini-containerd update --memory 67108864 --pids-limit 100 box1\n  echo '{\"cpu\":{\"shares\":512}}' | mini-containerd update --resources - box1"
+    )]
+    Update {
+        /// linux.resources JSON from FILE, or - for stdin
+        #[arg(short, long, value_name = "FILE")]
+        resources: Option<PathBuf>,
+        /// Memory limit in bytes
+        #[arg(long)]
+        memory: Option<i64>,
+        #[arg(long = "memory-reservation")]
+        memory_reservation: Option<i64>,
+        /// Memory plus swap limit in bytes
+        #[arg(long = "memory-swap")]
+        memory_swap: Option<i64>,
+        #[arg(long = "kernel-memory")]
+        kernel_memory: Option<i64>,
+        #[arg(long = "kernel-memory-tcp")]
+        kernel_memory_tcp: Option<i64>,
+        #[arg(long = "cpu-shares")]
+        cpu_shares: Option<u64>,
+        #[arg(long = "cpu-quota")]
+        cpu_quota: Option<i64>,
+        #[arg(long = "cpu-period")]
+        cpu_period: Option<u64>,
+        #[arg(long = "cpu-rt-period")]
+        cpu_rt_period: Option<u64>,
+        #[arg(long = "cpu-rt-runtime")]
+        cpu_rt_runtime: Option<i64>,
+        #[arg(long = "cpuset-cpus")]
+        cpuset_cpus: Option<String>,
+        #[arg(long = "cpuset-mems")]
+        cpuset_mems: Option<String>,
+        #[arg(long = "pids-limit")]
+        pids_limit: Option<i64>,
+        #[arg(long = "blkio-weight")]
+        blkio_weight: Option<u16>,
+        id: String,
+    },
+    /// Print cgroup statistics as runc's JSON events
+    Events {
+        /// Print one stats event and exit
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events (e.g. 5s, 500ms)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Print what this runtime supports (OCI features.md JSON)
     Features,
     /// Internal: the container's init (re-executed by `create`)
@@ -343,10 +393,95 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
         Command::Pause { id } => lifecycle::pause(&root, id)?,
         Command::Resume { id } => lifecycle::resume(&root, id)?,
         Command::Ps { format, id, ps_args } => ps(&root, *format, id, ps_args)?,
+        Command::Update {
+            resources,
+            memory,
+            memory_reservation,
+            memory_swap,
+            kernel_memory,
+            kernel_memory_tcp,
+            cpu_shares,
+            cpu_quota,
+            cpu_period,
+            cpu_rt_period,
+            cpu_rt_runtime,
+            cpuset_cpus,
+            cpuset_mems,
+            pids_limit,
+            blkio_weight,
+            id,
+        } => {
+            let mut r = match resources {
+                Some(path) => read_resources(path)?,
+                None => serde_json::json!({}),
+            };
+            let mut set = |section: &str, key: &str, value: Option<serde_json::Value>| {
+                if let Some(v) = value {
+                    r[section][key] = v;
+                }
+            };
+            let j = |v: Option<i64>| v.map(serde_json::Value::from);
+            let u = |v: Option<u64>| v.map(serde_json::Value::from);
+            set("memory", "limit", j(*memory));
+            set("memory", "reservation", j(*memory_reservation));
+            set("memory", "swap", j(*memory_swap));
+            set("memory", "kernel", j(*kernel_memory));
+            set("memory", "kernelTCP", j(*kernel_memory_tcp));
+            set("cpu", "shares", u(*cpu_shares));
+            set("cpu", "quota", j(*cpu_quota));
+            set("cpu", "period", u(*cpu_period));
+            set("cpu", "realtimePeriod", u(*cpu_rt_period));
+            set("cpu", "realtimeRuntime", j(*cpu_rt_runtime));
+            set("cpu", "cpus", cpuset_cpus.clone().map(serde_json::Value::from));
+            set("cpu", "mems", cpuset_mems.clone().map(serde_json::Value::from));
+            set("pids", "limit", j(*pids_limit));
+            set("blockIO", "weight", blkio_weight.map(serde_json::Value::from));
+            let resources = serde_json::from_value(r)
+                .map_err(|e| runtime::Error::Invalid(format!("update: invalid resources: {e}")))?;
+            lifecycle::update(&root, id, &resources)?;
+        }
+        Command::Events { stats, interval, id } => {
+            if *stats {
+                print_json(&lifecycle::stats_event(&root, id)?, false);
+            } else {
+                let every = parse_duration(interval)?;
+                lifecycle::events(&root, id, every, &mut |e| print_json(e, false))?;
+            }
+        }
         Command::Features => print_json(&runtime::features::features(), true),
         Command::Init => unreachable!("handled before logging is set up"),
     }
     Ok(0)
+}
+
+/// `--resources FILE` or `-` (stdin): a linux.resources JSON object.
+fn read_resources(path: &std::path::Path) -> runtime::Result<serde_json::Value> {
+    let text = if path == std::path::Path::new("-") {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| runtime::Error::Invalid(format!("reading resources from stdin: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| runtime::Error::Invalid(format!("reading {}: {e}", path.display())))?
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| runtime::Error::Invalid(format!("{}:{}:{}: {e}", path.display(), e.line(), e.column())))
+}
+
+/// Go-style durations as runc takes them: `5s`, `500ms`, `1m`.
+fn parse_duration(s: &str) -> runtime::Result<std::time::Duration> {
+    let bad = || runtime::Error::Invalid(format!("invalid duration {s:?} (try 5s or 500ms)"));
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    Ok(match unit {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_secs(n * 60),
+        "h" => std::time::Duration::from_secs(n * 3600),
+        _ => return Err(bad()),
+    })
 }
 
 fn connect(path: Option<&std::path::Path>) -> runtime::Result<Option<std::os::fd::OwnedFd>> {

@@ -40,12 +40,17 @@ fn pause_and_resume() {
     env.create(&b, "c1");
     env.ok(&["start", "c1"]);
     let pid = env.state("c1")["pid"].as_i64().unwrap();
+    let tick = format!("/proc/{pid}/root/tmp/tick");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&tick).map_or(true, |t| t.is_empty()) {
+        assert!(Instant::now() < deadline, "the container never ticked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     env.ok(&["pause", "c1"]);
     assert_eq!(env.status("c1"), "paused");
     assert_eq!(freezer_state(pid), "FROZEN");
     let err = env.fails(&["pause", "c1"]);
     assert!(err.contains("paused"), "{err}");
-    let tick = format!("/proc/{pid}/root/tmp/tick");
     let frozen_at = std::fs::read_to_string(&tick).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(
@@ -96,4 +101,38 @@ fn ps_lists_the_containers_processes() {
         custom.lines().next().unwrap().trim_start().starts_with("PID"),
         "{custom}"
     );
+}
+
+/// update: flags and a resources file change the live cgroup; events
+/// --stats reports it as runc's JSON event.
+#[test]
+fn update_and_stats() {
+    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("b", &["sleep", "1000"], |_| {});
+    env.create(&b, "c1");
+    env.ok(&["start", "c1"]);
+    env.ok(&["update", "--memory", "33554432", "--pids-limit", "50", "c1"]);
+    let file = env.tmp.path().join("resources.json");
+    std::fs::write(&file, r#"{"cpu": {"shares": 300}}"#).unwrap();
+    env.ok(&["update", "--resources", file.to_str().unwrap(), "c1"]);
+    let event: serde_json::Value = serde_json::from_str(&env.ok(&["events", "--stats", "c1"])).unwrap();
+    assert_eq!(event["type"], "stats");
+    assert_eq!(event["id"], "c1");
+    assert_eq!(event["data"]["memory"]["usage"]["limit"], 33554432);
+    assert_eq!(event["data"]["pids"]["limit"], 50);
+    assert!(event["data"]["pids"]["current"].as_u64().unwrap() >= 1);
+    assert!(event["data"]["cpu"]["usage"]["total"].as_u64().is_some());
+    let pid = env.state("c1")["pid"].as_i64().unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let cpu = cgroup
+        .lines()
+        .find_map(|l| l.split_once(":cpu:").map(|(_, p)| p.to_string()))
+        .unwrap();
+    let shares = std::fs::read_to_string(format!("/sys/fs/cgroup/cpu{cpu}/cpu.shares")).unwrap();
+    assert_eq!(shares.trim(), "300");
+    let err = env.fails(&["update", "--cpuset-cpus", "4095", "c1"]);
+    assert!(err.contains("cpuset.cpus") && err.contains("4095"), "{err}");
 }

@@ -5,6 +5,7 @@
 //! the development machine). On a pure cgroup v2 host the container stays
 //! in the caller's cgroup and `create` says so in the log (issue 6).
 
+pub mod stats;
 pub mod v1;
 
 use std::path::{Path, PathBuf};
@@ -189,7 +190,7 @@ impl Cgroup {
         Ok(())
     }
 
-    fn dir(&self, controller: &str) -> Option<&Path> {
+    pub fn dir(&self, controller: &str) -> Option<&Path> {
         self.dirs
             .iter()
             .find(|d| !d.parent_only && d.controllers.split(',').any(|c| c == controller))

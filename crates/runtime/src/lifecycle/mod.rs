@@ -10,6 +10,7 @@ mod ps;
 mod query;
 mod run;
 mod start;
+mod update;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
@@ -20,6 +21,7 @@ pub use ps::pids;
 pub use query::{list, state};
 pub use run::{run, RunOptions};
 pub use start::start;
+pub use update::{events, stats_event, update};
 
 use std::path::Path;
 
