@@ -23,7 +23,6 @@ const RUNC: &str = "runc";
 
 pub const EXPECTED: &[Expected] = &[
     // issue 7: seccomp and hooks
-    x(MC, "linux.seccomp", "issue 7: seccomp is ignored"),
     x(MC, "hooks.prestart", "issue 7: hooks are ignored"),
     x(MC, "hooks.createRuntime", "issue 7: hooks are ignored"),
     x(MC, "hooks.createContainer", "issue 7: hooks are ignored"),

@@ -201,11 +201,6 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
 /// each, so an engine's log says so instead of silently trusting them.
 pub fn not_applied(spec: &Spec) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if let Some(linux) = spec.linux() {
-        if linux.seccomp().is_some() {
-            out.push("linux.seccomp (issue 7)");
-        }
-    }
     if spec.hooks().is_some() {
         out.push("hooks (issue 7)");
     }

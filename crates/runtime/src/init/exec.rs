@@ -37,6 +37,7 @@ pub struct Exec {
     personality: Option<libc::c_ulong>,
     process: oci_spec::runtime::Process,
     preserve_fds: u32,
+    seccomp: Option<libseccomp::ScmpFilterContext>,
 }
 
 pub fn prepare(spec: &Spec, preserve_fds: u32) -> Result<Exec, String> {
@@ -97,11 +98,31 @@ pub fn prepare(spec: &Spec, preserve_fds: u32) -> Result<Exec, String> {
             }),
         process: process.clone(),
         preserve_fds,
+        // Compiled now, so a bad profile fails create, not start.
+        seccomp: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(super::seccomp::compile)
+            .transpose()?,
     })
 }
 
 /// Become the user and run the program. Returns only with an error.
 pub fn finish(e: Exec) -> Result<(), String> {
+    let load = |ctx: &libseccomp::ScmpFilterContext| {
+        ctx.load()
+            .map_err(|err| format!("linux.seccomp: loading the filter: {err}"))
+    };
+    // Without NoNewPrivileges the kernel only lets a process with
+    // CAP_SYS_ADMIN install a filter: load it while we still have it (the
+    // filter then also covers the steps below, as with runc). With NNP set,
+    // it goes in last, right before execve.
+    if !e.no_new_privileges {
+        if let Some(ctx) = &e.seccomp {
+            load(ctx)?;
+        }
+    }
     if let Some(caps) = &e.caps {
         capabilities::drop_bounding(caps)?;
         nix::sys::prctl::set_keepcaps(true).map_err(|err| format!("prctl(PR_SET_KEEPCAPS): {}", err.desc()))?;
@@ -140,6 +161,11 @@ pub fn finish(e: Exec) -> Result<(), String> {
     // Rust ignores SIGPIPE, and an ignored disposition survives execve:
     // give the program the defaults it expects.
     sys::reset_signal_dispositions();
+    if e.no_new_privileges {
+        if let Some(ctx) = &e.seccomp {
+            load(ctx)?;
+        }
+    }
     let err = sys::execve(&e.path, &e.argv, &e.env)
         .err()
         .map_or("returned".into(), |x| x.desc().to_string());

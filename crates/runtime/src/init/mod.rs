@@ -14,6 +14,7 @@ pub mod mount_opts;
 pub mod namespaces;
 pub mod process_attrs;
 pub mod rootfs;
+pub mod seccomp;
 pub mod sysctl;
 
 use std::os::fd::{AsRawFd, OwnedFd};

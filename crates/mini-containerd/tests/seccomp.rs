@@ -1,0 +1,165 @@
+//! config-linux.md "Seccomp": the filter is in force for the container's
+//! process, with each action and argument comparison.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Env;
+use serde_json::{json, Value};
+
+fn with_seccomp(profile: Value) -> impl FnOnce(&mut Value) {
+    move |c| c["linux"]["seccomp"] = profile
+}
+
+/// SCMP_ACT_ERRNO with errnoRet: the call fails with exactly that errno;
+/// /proc/self/status shows the filter.
+#[test]
+fn errno_action() {
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &["sh", "-c", "grep Seccomp: /proc/self/status; mkdir /dev/shm/x || true"],
+        with_seccomp(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]
+        })),
+    );
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(err.contains("not supported"), "EOPNOTSUPP expected: {err}");
+}
+
+/// SCMP_ACT_KILL_PROCESS: the process dies of SIGSYS (128+31).
+#[test]
+fn kill_action() {
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &["uname"],
+        with_seccomp(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_KILL_PROCESS"}]
+        })),
+    );
+    let (code, out, _) = env.run(&b, "c1");
+    assert_eq!(code, 128 + libc::SIGSYS, "{out}");
+}
+
+/// Argument comparisons: chmod to 0777 is refused, to 0644 allowed.
+#[test]
+fn argument_comparison() {
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &["sh", "-c", "touch /dev/shm/f; chmod 644 /dev/shm/f && echo 644-ok; chmod 777 /dev/shm/f || echo 777-refused"],
+        with_seccomp(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 511, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 2, "value": 511, "op": "SCMP_CMP_EQ"}]}
+            ]
+        })),
+    );
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("644-ok") && out.contains("777-refused"), "{out} {err}");
+}
+
+/// An unknown action is an error at create, naming the field.
+#[test]
+fn bad_profile_is_refused() {
+    let env = Env::new();
+    let b = env.bundle("b", &["true"], with_seccomp(json!({"defaultAction": "SCMP_ACT_BOGUS"})));
+    let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), "c1"]);
+    assert!(err.contains("config.json") && err.contains("SCMP_ACT_BOGUS"), "{err}");
+    assert!(env.ids().is_empty());
+}
+
+/// podman's default profile (Debian's golang-github-containers-common),
+/// turned into OCI form the way an engine does for a container with the
+/// default capabilities: a BusyBox shell works under it, and sethostname
+/// (which the profile allows only to holders of CAP_SYS_ADMIN) is refused
+/// by the filter even though the process does hold CAP_SYS_ADMIN.
+#[test]
+fn podman_default_profile() {
+    let Ok(text) = std::fs::read_to_string("/usr/share/containers/seccomp.json") else {
+        eprintln!("skipped: /usr/share/containers/seccomp.json missing (apt install golang-github-containers-common)");
+        return;
+    };
+    let engine: Value = serde_json::from_str(&text).unwrap();
+    let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    let profile = to_oci(&engine, &caps, "amd64");
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "ls / >/dev/null && echo shell-ok; hostname changed-name || echo sethostname-refused",
+        ],
+        |c| {
+            c["linux"]["seccomp"] = profile;
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("CAP_SYS_ADMIN"));
+            }
+        },
+    );
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("shell-ok"), "{out} {err}");
+    assert!(out.contains("sethostname-refused"), "{out} {err}");
+}
+
+/// The engine format (archMap, includes/excludes by caps and arch) to the
+/// OCI one, for a container holding `caps` on `arch`.
+fn to_oci(engine: &Value, caps: &[&str], arch: &str) -> Value {
+    let has_all = |list: Option<&Value>, f: &dyn Fn(&str) -> bool| {
+        list.and_then(Value::as_array)
+            .is_none_or(|l| l.iter().all(|v| f(v.as_str().unwrap_or(""))))
+    };
+    let has_any = |list: Option<&Value>, f: &dyn Fn(&str) -> bool| {
+        list.and_then(Value::as_array)
+            .is_some_and(|l| l.iter().any(|v| f(v.as_str().unwrap_or(""))))
+    };
+    let syscalls: Vec<Value> = engine["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            let inc = &s["includes"];
+            let exc = &s["excludes"];
+            has_all(inc.get("caps"), &|c| caps.contains(&c))
+                && (inc.get("arches").is_none() || has_any(inc.get("arches"), &|a| a == arch))
+                && !has_any(exc.get("caps"), &|c| caps.contains(&c))
+                && !has_any(exc.get("arches"), &|a| a == arch)
+        })
+        .map(|s| {
+            let mut rule = json!({"names": s["names"], "action": s["action"]});
+            if let Some(e) = s.get("errnoRet") {
+                rule["errnoRet"] = e.clone();
+            }
+            if let Some(a) = s.get("args").filter(|a| !a.is_null()) {
+                rule["args"] = a.clone();
+            }
+            rule
+        })
+        .collect();
+    let x86 = engine["archMap"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["architecture"] == "SCMP_ARCH_X86_64")
+        .unwrap();
+    let mut archs = vec![x86["architecture"].clone()];
+    archs.extend(x86["subArchitectures"].as_array().unwrap().iter().cloned());
+    json!({
+        "defaultAction": engine["defaultAction"],
+        "defaultErrnoRet": engine["defaultErrnoRet"],
+        "architectures": archs,
+        "syscalls": syscalls
+    })
+}
