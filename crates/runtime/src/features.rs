@@ -75,8 +75,8 @@ pub const COVERAGE: &[Field] = &[
     f("linux.uidMappings/gidMappings", Supported, "written by the runtime", "config_linux::user_namespace_with_mappings"),
     f("linux.timeOffsets", Supported, "monotonic and boottime", "config_linux::time_namespace_offsets"),
     f("linux.devices", Supported, "mknod, or a bind of the host node in a user namespace", "config_linux::devices_are_created_as_configured"),
-    f("linux.cgroupsPath", Partial, "cgroup v1 and hybrid hosts: absolute, relative to the caller's cgroup, or /<id>; pure cgroup v2 hosts and --systemd-cgroup: issue 6", "cgroups::resources_land_in_the_cgroup_and_it_goes_with_delete; conformance:linux.cgroupsPath"),
-    f("linux.resources", Partial, "cgroup v1: memory, cpu, cpuset, pids, blockIO, hugepageLimits, network, devices; unified refused on v1; cgroup v2: issue 6", "cgroups::*; conformance:linux.resources.*"),
+    f("linux.cgroupsPath", Supported, "absolute, relative to the caller's cgroup, or /<id>; v1/hybrid tested here, v2 by the VM test bed; --systemd-cgroup slices: not yet (cgroupfs paths only)", "cgroups::resources_land_in_the_cgroup_and_it_goes_with_delete; conformance:linux.cgroupsPath"),
+    f("linux.resources", Partial, "v1: memory, cpu, cpuset, pids, blockIO, hugepageLimits, network, devices; v2: memory, cpu (weight from shares as runc), cpuset, pids, io, hugetlb, unified; v2 device rules (eBPF) not yet; rdma not yet", "cgroups::*; conformance:linux.resources.*"),
     f("linux.rootfsPropagation", Partial, "applied to / before the mounts; shared rootfs propagation after pivot_root: issue 4", ""),
     f("linux.seccomp", Partial, "libseccomp: every action but SCMP_ACT_NOTIFY (listenerPath: issue 7), every operator, architectures, flags; unknown syscall names skipped", "seccomp::*; conformance:linux.seccomp"),
     f("linux.sysctl", Supported, "only keys of namespaces the container creates", "config_linux::sysctl_is_applied"),
@@ -152,7 +152,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
-            "cgroup": { "v1": true, "v2": false, "systemd": false, "systemdUser": false, "rdma": false },
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
@@ -247,6 +247,10 @@ mod tests {
             Some(partial("linux.resources"))
         );
         assert_eq!(features["linux"]["seccomp"]["enabled"], partial("linux.seccomp"));
+        assert_eq!(
+            features["linux"]["cgroup"]["v2"].as_bool(),
+            Some(partial("linux.resources"))
+        );
         assert_eq!(
             features["linux"]["apparmor"]["enabled"],
             supported("process.apparmorProfile")

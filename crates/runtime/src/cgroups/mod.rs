@@ -1,12 +1,14 @@
 //! Control groups: the container's own cgroup, its limits
 //! (`linux.resources`), its processes, freezing, and removal.
 //!
-//! This version manages cgroup v1 hierarchies (v1 and hybrid hosts, such as
-//! the development machine). On a pure cgroup v2 host the container stays
-//! in the caller's cgroup and `create` says so in the log (issue 6).
+//! On v1 and hybrid hosts (the development machine) the container gets a
+//! directory in every v1 controller hierarchy; on a pure cgroup v2 host one
+//! directory in the unified tree. Callers never ask which: the methods of
+//! [`Cgroup`] do the right thing for the kind it was made on.
 
 pub mod stats;
 pub mod v1;
+pub mod v2;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,8 +46,11 @@ pub struct Hierarchy {
 /// What this host offers.
 pub enum Host {
     V1(Vec<Hierarchy>),
-    /// Pure cgroup v2: not managed yet.
-    V2,
+    /// Pure cgroup v2: the unified tree's mount point and our cgroup in it.
+    V2 {
+        mountpoint: PathBuf,
+        own: String,
+    },
     None,
 }
 
@@ -63,7 +68,15 @@ pub fn detect() -> Host {
     let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
     if unified {
-        Host::V2
+        let own_path = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap_or("/")
+            .to_string();
+        Host::V2 {
+            mountpoint: PathBuf::from("/sys/fs/cgroup"),
+            own: own_path,
+        }
     } else {
         Host::None
     }
@@ -146,7 +159,12 @@ pub struct Dir {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Cgroup {
     pub dirs: Vec<Dir>,
+    #[serde(default)]
+    pub v2: bool,
 }
+
+/// Controllers we ask a v2 parent to hand down to its children.
+const V2_CONTROLLERS: &[&str] = &["cpu", "cpuset", "io", "memory", "pids", "hugetlb", "misc", "rdma"];
 
 fn write(path: &Path, value: &str) -> Result<(), String> {
     std::fs::write(path, value).map_err(|e| format!("cgroup: writing {value:?} to {}: {e}", path.display()))
@@ -191,14 +209,80 @@ impl Cgroup {
     }
 
     pub fn dir(&self, controller: &str) -> Option<&Path> {
+        if self.v2 {
+            return self.dirs.iter().find(|d| !d.parent_only).map(|d| d.path.as_path());
+        }
         self.dirs
             .iter()
             .find(|d| !d.parent_only && d.controllers.split(',').any(|c| c == controller))
             .map(|d| d.path.as_path())
     }
 
+    /// The v2 counterpart of [`Cgroup::create`]: one directory, and each
+    /// ancestor told to enable our controllers for its children
+    /// (cgroup.subtree_control), from the top down.
+    pub fn create_v2(
+        &mut self,
+        mountpoint: &Path,
+        own: &str,
+        cgroups_path: Option<&Path>,
+        id: &str,
+    ) -> Result<(), String> {
+        self.v2 = true;
+        let inner = inner_path(cgroups_path, own, id)?;
+        let dir = mountpoint.join(inner.strip_prefix("/").unwrap_or(&inner));
+        self.dirs.push(Dir {
+            controllers: "unified".into(),
+            path: dir.clone(),
+            created: !dir.is_dir(),
+            parent_only: false,
+        });
+        for ancestor in dir
+            .ancestors()
+            .skip(1)
+            .take_while(|a| a.starts_with(mountpoint) && !a.is_dir())
+        {
+            self.dirs.push(Dir {
+                controllers: "unified".into(),
+                path: ancestor.to_path_buf(),
+                created: true,
+                parent_only: true,
+            });
+        }
+        let mut levels: Vec<&Path> = dir.ancestors().take_while(|a| a.starts_with(mountpoint)).collect();
+        levels.reverse();
+        for pair in levels.windows(2) {
+            let (parent, child) = (pair[0], pair[1]);
+            let available = std::fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+            let enabled = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
+            let missing: Vec<String> = available
+                .split_whitespace()
+                .filter(|c| V2_CONTROLLERS.contains(c) && !enabled.split_whitespace().any(|e| e == *c))
+                .map(|c| format!("+{c}"))
+                .collect();
+            if !missing.is_empty() {
+                write(&parent.join("cgroup.subtree_control"), &missing.join(" "))?;
+            }
+            if !child.is_dir() {
+                std::fs::create_dir(child).map_err(|e| format!("cgroup: creating {}: {e}", child.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Apply `linux.resources`; each refusal names the file and value.
     pub fn apply(&self, resources: &LinuxResources, extra_devices: &[String]) -> Result<(), String> {
+        if self.v2 {
+            let dir = self.dir("").ok_or("cgroup: no directory")?;
+            let (writes, ignored) = v2::writes(resources)?;
+            for field in ignored {
+                tracing::warn!("{field} has no cgroup v2 equivalent here and is not applied");
+            }
+            for (file, value) in writes {
+                write(&dir.join(&file), &value)?;
+            }
+            return Ok(());
+        }
         for w in v1::writes(resources, extra_devices)? {
             let Some(dir) = self.dir(w.controller) else {
                 return Err(format!(
@@ -234,6 +318,9 @@ impl Cgroup {
     /// Freeze (pause) or thaw (resume) every process, and wait until the
     /// kernel reports the new state.
     pub fn freeze(&self, frozen: bool) -> Result<(), String> {
+        if self.v2 {
+            return self.freeze_v2(frozen);
+        }
         let dir = self
             .dir("freezer")
             .ok_or("cgroup: the freezer controller is not mounted")?;
@@ -257,8 +344,33 @@ impl Cgroup {
         }
     }
 
+    /// v2: cgroup.freeze, confirmed by "frozen 1" in cgroup.events.
+    fn freeze_v2(&self, frozen: bool) -> Result<(), String> {
+        let dir = self.dir("").ok_or("cgroup: no directory")?;
+        write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(dir.join("cgroup.events"))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l == want)
+        {
+            if Instant::now() > deadline {
+                return Err(format!("cgroup: {} never reported {want}", dir.display()));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
     /// Is the cgroup frozen?
     pub fn is_frozen(&self) -> bool {
+        if self.v2 {
+            return self
+                .dir("")
+                .and_then(|d| std::fs::read_to_string(d.join("cgroup.events")).ok())
+                .is_some_and(|e| e.lines().any(|l| l == "frozen 1"));
+        }
         self.dir("freezer")
             .and_then(|d| std::fs::read_to_string(d.join("freezer.state")).ok())
             .is_some_and(|s| s.trim() == "FROZEN")
@@ -271,8 +383,15 @@ impl Cgroup {
             // SIGKILL is not delivered to frozen tasks until they thaw.
             let _ = self.freeze(false);
         }
-        for pid in self.procs() {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        // v2's cgroup.kill takes every process at once, newcomers included.
+        let killed_all = self.v2
+            && self
+                .dir("")
+                .is_some_and(|d| d.join("cgroup.kill").exists() && write(&d.join("cgroup.kill"), "1").is_ok());
+        if !killed_all {
+            for pid in self.procs() {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
         }
         for dir in self.dirs.iter().filter(|d| d.created).map(|d| &d.path) {
             let mut delay = Duration::from_millis(1);

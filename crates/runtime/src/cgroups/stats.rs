@@ -34,6 +34,9 @@ fn ticks_to_ns(ticks: u64) -> u64 {
 }
 
 pub fn stats(cg: &Cgroup) -> Value {
+    if cg.v2 {
+        return stats_v2(cg);
+    }
     let mut data = Map::new();
     if let Some(dir) = cg.dir("cpuacct") {
         let percpu: Vec<u64> = std::fs::read_to_string(dir.join("cpuacct.usage_percpu"))
@@ -100,6 +103,59 @@ pub fn stats(cg: &Cgroup) -> Value {
     data.insert("blkio".into(), json!({}));
     data.insert("hugetlb".into(), json!({}));
     Value::Object(data)
+}
+
+/// A "max"-or-number file of cgroup v2 ("max" reads as 0, no limit).
+fn read_limit(dir: &Path, file: &str) -> u64 {
+    std::fs::read_to_string(dir.join(file))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The same shape from cgroup v2's files (cpu.stat is in microseconds).
+fn stats_v2(cg: &Cgroup) -> Value {
+    let Some(dir) = cg.dir("") else {
+        return json!({});
+    };
+    let cpu = key_values(&std::fs::read_to_string(dir.join("cpu.stat")).unwrap_or_default());
+    let us = |k: &str| cpu.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let raw = key_values(&std::fs::read_to_string(dir.join("memory.stat")).unwrap_or_default());
+    json!({
+        "cpu": {
+            "usage": {
+                "total": us("usage_usec") * 1000,
+                "kernel": us("system_usec") * 1000,
+                "user": us("user_usec") * 1000,
+                "percpu": [],
+            },
+            "throttling": {
+                "periods": us("nr_periods"),
+                "throttled_periods": us("nr_throttled"),
+                "throttled_time": us("throttled_usec") * 1000,
+            }
+        },
+        "memory": {
+            "cache": raw.get("file").and_then(Value::as_u64).unwrap_or(0),
+            "usage": {
+                "usage": read_u64(dir, "memory.current"),
+                "max": read_u64(dir, "memory.peak"),
+                "limit": read_limit(dir, "memory.max"),
+                "failcnt": 0,
+            },
+            "swap": {
+                "usage": read_u64(dir, "memory.swap.current"),
+                "limit": read_limit(dir, "memory.swap.max"),
+            },
+            "raw": raw,
+        },
+        "pids": {
+            "current": read_u64(dir, "pids.current"),
+            "limit": read_limit(dir, "pids.max"),
+        },
+        "blkio": {},
+        "hugetlb": {},
+    })
 }
 
 #[cfg(test)]

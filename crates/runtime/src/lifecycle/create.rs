@@ -217,11 +217,13 @@ fn setup_cgroup(cg: &mut crate::cgroups::Cgroup, spec: &oci_spec::runtime::Spec,
             }
             cg.add(pid).map_err(Error::Invalid)
         }
-        Host::V2 => {
-            tracing::warn!(
-                "cgroup v2 host: cgroups are not managed yet (issue 6); the container stays in the caller's cgroup"
-            );
-            Ok(())
+        Host::V2 { mountpoint, own } => {
+            let path = linux.and_then(|l| l.cgroups_path().as_deref());
+            cg.create_v2(&mountpoint, &own, path, id).map_err(Error::Invalid)?;
+            if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+                cg.apply(resources, &[]).map_err(Error::Invalid)?;
+            }
+            cg.add(pid).map_err(Error::Invalid)
         }
         Host::None => Ok(()),
     }

@@ -35,7 +35,7 @@ fn set_frozen(root: &StateRoot, id: &str, frozen: bool) -> Result<()> {
     }
     if stored.cgroup.dirs.is_empty() {
         return Err(Error::Invalid(format!(
-            "cannot {verb} container {id}: it has no cgroup of its own (cgroup v2 hosts are not managed yet)"
+            "cannot {verb} container {id}: it has no cgroup of its own (no cgroup hierarchy was found on this host)"
         )));
     }
     stored.cgroup.freeze(frozen).map_err(Error::Invalid)

@@ -25,7 +25,7 @@ pub fn update(root: &StateRoot, id: &str, resources: &LinuxResources) -> Result<
     }
     if stored.cgroup.dirs.is_empty() {
         return Err(Error::Invalid(format!(
-            "cannot update container {id}: it has no cgroup of its own (cgroup v2 hosts are not managed yet)"
+            "cannot update container {id}: it has no cgroup of its own (no cgroup hierarchy was found on this host)"
         )));
     }
     stored.cgroup.apply(resources, &[]).map_err(Error::Invalid)?;
