@@ -136,3 +136,49 @@ fn update_and_stats() {
     let err = env.fails(&["update", "--cpuset-cpus", "4095", "c1"]);
     assert!(err.contains("cpuset.cpus") && err.contains("4095"), "{err}");
 }
+
+/// A process over the memory limit is OOM-killed, and `events` reports it.
+#[test]
+fn oom_kill_is_reported_by_events() {
+    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "sleep 0.5; dd if=/dev/zero of=/dev/shm/fill bs=1M count=48 2>/dev/null; sleep 1000",
+        ],
+        |c| c["linux"]["resources"] = serde_json::json!({"memory": {"limit": 16777216}}),
+    );
+    env.create(&b, "c1");
+    env.ok(&["start", "c1"]);
+    let mut events = env
+        .cmd()
+        .args(["events", "--interval", "100ms", "c1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut reader = std::io::BufReader::new(events.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut saw_oom = false;
+    while Instant::now() < deadline {
+        line.clear();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0 {
+            break;
+        }
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if event["type"] == "oom" {
+            saw_oom = true;
+            break;
+        }
+    }
+    env.ok(&["delete", "--force", "c1"]);
+    drop(reader);
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(saw_oom, "no oom event");
+}

@@ -105,6 +105,17 @@ pub fn stats(cg: &Cgroup) -> Value {
     Value::Object(data)
 }
 
+/// How many times the kernel's OOM killer acted in the cgroup: v1's
+/// memory.oom_control and v2's memory.events both carry `oom_kill N`.
+pub fn oom_kills(cg: &Cgroup) -> u64 {
+    let file = if cg.v2 { "memory.events" } else { "memory.oom_control" };
+    cg.dir("memory")
+        .and_then(|d| std::fs::read_to_string(d.join(file)).ok())
+        .map(|t| key_values(&t))
+        .and_then(|m| m.get("oom_kill").and_then(Value::as_u64))
+        .unwrap_or(0)
+}
+
 /// A "max"-or-number file of cgroup v2 ("max" reads as 0, no limit).
 fn read_limit(dir: &Path, file: &str) -> u64 {
     std::fs::read_to_string(dir.join(file))

@@ -66,10 +66,19 @@ pub fn stats_event(root: &StateRoot, id: &str) -> Result<Value> {
     Ok(json!({"type": "stats", "id": id, "data": crate::cgroups::stats::stats(&stored.cgroup)}))
 }
 
-/// `events`: a stats event every `interval` until the container stops;
+/// `events`: a stats event every `interval` until the container stops,
+/// and an `{"type":"oom"}` event whenever the OOM killer acted in the
+/// container's cgroup since the last look (its `oom_kill` counter grew).
 /// `emit` writes each one.
 pub fn events(root: &StateRoot, id: &str, interval: Duration, emit: &mut dyn FnMut(&Value)) -> Result<()> {
+    let cgroup = root.open(id)?.load()?.map(|s| s.cgroup).unwrap_or_default();
+    let mut kills = crate::cgroups::stats::oom_kills(&cgroup);
     loop {
+        let now = crate::cgroups::stats::oom_kills(&cgroup);
+        if now > kills {
+            emit(&json!({"type": "oom", "id": id}));
+            kills = now;
+        }
         match stats_event(root, id) {
             Ok(event) => emit(&event),
             Err(Error::WrongState { .. }) | Err(Error::NotFound(_)) => return Ok(()),
