@@ -163,3 +163,63 @@ fn to_oci(engine: &Value, caps: &[&str], arch: &str) -> Value {
         "syscalls": syscalls
     })
 }
+
+/// SCMP_ACT_NOTIFY: the agent on listenerPath receives the notify fd and
+/// the container process state (fds, pid, metadata, state) in one
+/// connection, and its answer is what the container's syscall returns.
+#[test]
+fn notify_reaches_the_agent_and_its_answer_the_container() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let sock = env.tmp.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let agent = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let (fd, mut payload) = runtime::console::recv_fd_with(conn.as_raw_fd()).unwrap();
+        conn.read_to_end(&mut payload).unwrap();
+        let state: Value = serde_json::from_slice(&payload).unwrap();
+        // Answer the first notification: EACCES.
+        let req = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+        libseccomp::ScmpNotifResp::new_error(req.id, -libc::EACCES, libseccomp::ScmpNotifRespFlags::empty())
+            .respond(fd.as_raw_fd())
+            .unwrap();
+        state
+    });
+    let b = env.bundle("b", &["sh", "-c", "mkdir /dev/shm/x || true"], |c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.display().to_string(),
+            "listenerMetadata": "hello-agent",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let (code, _, err) = env.run(&b, "c1");
+    let state = agent.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Permission denied"), "the agent's EACCES: {err}");
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "hello-agent");
+    assert_eq!(state["state"]["id"], "c1");
+    assert!(state["pid"].as_i64().unwrap() > 0);
+}
+
+/// A profile that notifies without a listener, or whose listener cannot be
+/// reached, fails create.
+#[test]
+fn notify_without_a_reachable_listener_fails_create() {
+    let env = Env::new();
+    let rule = json!([{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]);
+    let b = env.bundle("b", &["true"], |c| {
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rule});
+    });
+    let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), "c1"]);
+    assert!(err.contains("listenerPath"), "{err}");
+    let b = env.bundle("b2", &["true"], |c| {
+        c["linux"]["seccomp"] =
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/nonexistent/agent.sock", "syscalls": rule});
+    });
+    let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), "c2"]);
+    assert!(err.contains("/nonexistent/agent.sock"), "{err}");
+    assert!(env.ids().is_empty());
+}

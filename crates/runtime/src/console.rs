@@ -104,30 +104,48 @@ pub fn connect(path: &Path) -> crate::Result<OwnedFd> {
 
 /// Send one fd with SCM_RIGHTS; the payload is its name, as runc sends it.
 pub fn send_fd(socket: RawFd, fd: RawFd, name: &str) -> nix::Result<()> {
+    send_fd_with(socket, fd, name.as_bytes())
+}
+
+/// Send one fd with SCM_RIGHTS in the first message, and `payload` whole
+/// (further sendmsg calls carry the rest, without fds, as the spec allows).
+pub fn send_fd_with(socket: RawFd, fd: RawFd, payload: &[u8]) -> nix::Result<()> {
     let fds = [fd];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [IoSlice::new(name.as_bytes())];
-    sendmsg::<()>(socket, &iov, &cmsg, MsgFlags::empty(), None).map(drop)
+    let mut sent = sendmsg::<()>(socket, &[IoSlice::new(payload)], &cmsg, MsgFlags::empty(), None)?;
+    while sent < payload.len() {
+        sent += sendmsg::<()>(socket, &[IoSlice::new(&payload[sent..])], &[], MsgFlags::empty(), None)?;
+    }
+    Ok(())
 }
 
 /// Receive one fd sent with SCM_RIGHTS.
 pub fn recv_fd(socket: RawFd) -> Result<OwnedFd, String> {
+    recv_fd_with(socket).map(|(fd, _)| fd)
+}
+
+/// Receive one fd sent with SCM_RIGHTS, and the payload of that message.
+pub fn recv_fd_with(socket: RawFd) -> Result<(OwnedFd, Vec<u8>), String> {
     let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(socket, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| format!("receiving the pty master: {}", e.desc()))?;
-    for cmsg in msg
-        .cmsgs()
-        .map_err(|e| format!("receiving the pty master: {}", e.desc()))?
-    {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(fd) = fds.first() {
-                return Ok(sys::take_received_fd(*fd));
+    let (len, received) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = recvmsg::<()>(socket, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+            .map_err(|e| format!("receiving an fd: {}", e.desc()))?;
+        let mut received = None;
+        for cmsg in msg.cmsgs().map_err(|e| format!("receiving an fd: {}", e.desc()))? {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                if let Some(fd) = fds.first() {
+                    received = Some(sys::take_received_fd(*fd));
+                }
             }
         }
+        (msg.bytes, received)
+    };
+    match received {
+        Some(fd) => Ok((fd, buf[..len].to_vec())),
+        None => Err("no file descriptor came with the message".into()),
     }
-    Err("the container sent no pty master".into())
 }
 
 /// `run` with a terminal and no console socket: our terminal is the

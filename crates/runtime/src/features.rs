@@ -78,7 +78,7 @@ pub const COVERAGE: &[Field] = &[
     f("linux.cgroupsPath", Supported, "absolute, relative to the caller's cgroup, or /<id>; v1/hybrid tested here, v2 by the VM test bed; --systemd-cgroup slices: not yet (cgroupfs paths only)", "cgroups::resources_land_in_the_cgroup_and_it_goes_with_delete; conformance:linux.cgroupsPath"),
     f("linux.resources", Partial, "v1: memory, cpu, cpuset, pids, blockIO, hugepageLimits, network, devices; v2: memory, cpu (weight from shares as runc), cpuset, pids, io, hugetlb, unified; v2 device rules (eBPF) not yet; rdma not yet", "cgroups::*; conformance:linux.resources.*"),
     f("linux.rootfsPropagation", Partial, "applied to / before the mounts; shared rootfs propagation after pivot_root: issue 4", ""),
-    f("linux.seccomp", Partial, "libseccomp: every action but SCMP_ACT_NOTIFY (listenerPath: issue 7), every operator, architectures, flags; unknown syscall names skipped", "seccomp::*; conformance:linux.seccomp"),
+    f("linux.seccomp", Supported, "libseccomp: every action (SCMP_ACT_NOTIFY sends the notify fd and the container process state to listenerPath; for exec the state's pid is the container's init), every operator, architectures, flags; unknown syscall names skipped", "seccomp::*; conformance:linux.seccomp"),
     f("linux.sysctl", Supported, "only keys of namespaces the container creates", "config_linux::sysctl_is_applied"),
     f("linux.maskedPaths", Supported, "files behind the checked /dev/null, directories behind a read-only tmpfs", "conformance:linux.maskedPaths"),
     f("linux.readonlyPaths", Supported, "", "conformance:linux.readonlyPaths"),
@@ -156,7 +156,8 @@ pub fn features() -> Value {
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+                            "SCMP_ACT_TRAP"],
                 "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
                               "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
                 "archs": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64",

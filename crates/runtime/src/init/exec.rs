@@ -38,9 +38,15 @@ pub struct Exec {
     process: oci_spec::runtime::Process,
     preserve_fds: u32,
     seccomp: Option<libseccomp::ScmpFilterContext>,
+    /// `listenerPath`, connected by the runtime, and the state to send it.
+    listener: Option<(std::os::fd::OwnedFd, serde_json::Value)>,
 }
 
-pub fn prepare(spec: &Spec, preserve_fds: u32) -> Result<Exec, String> {
+pub fn prepare(
+    spec: &Spec,
+    preserve_fds: u32,
+    listener: Option<(std::os::fd::OwnedFd, serde_json::Value)>,
+) -> Result<Exec, String> {
     let process = spec.process().as_ref().ok_or("process: missing")?;
     let args = process.args().as_deref().unwrap_or(&[]);
     let arg0 = args.first().ok_or("process.args: empty")?;
@@ -98,6 +104,7 @@ pub fn prepare(spec: &Spec, preserve_fds: u32) -> Result<Exec, String> {
             }),
         process: process.clone(),
         preserve_fds,
+        listener,
         // Compiled now, so a bad profile fails create, not start.
         seccomp: spec
             .linux()
@@ -110,9 +117,14 @@ pub fn prepare(spec: &Spec, preserve_fds: u32) -> Result<Exec, String> {
 
 /// Become the user and run the program. Returns only with an error.
 pub fn finish(e: Exec) -> Result<(), String> {
-    let load = |ctx: &libseccomp::ScmpFilterContext| {
+    let mut listener = e.listener;
+    let mut load = |ctx: &libseccomp::ScmpFilterContext| {
         ctx.load()
-            .map_err(|err| format!("linux.seccomp: loading the filter: {err}"))
+            .map_err(|err| format!("linux.seccomp: loading the filter: {err}"))?;
+        match listener.take() {
+            Some((socket, state)) => super::seccomp::send_to_listener(ctx, socket, &state),
+            None => Ok(()),
+        }
     };
     // Without NoNewPrivileges the kernel only lets a process with
     // CAP_SYS_ADMIN install a filter: load it while we still have it (the

@@ -70,7 +70,11 @@ pub fn run(mut sock: UnixStream, boot: ExecBootstrap) -> Result<(), String> {
                 None => Ok(()),
             };
             let err = match terminal
-                .and_then(|()| exec::prepare(&boot.spec, boot.preserve_fds))
+                .and_then(|()| {
+                    let listener =
+                        super::inherited_fd_if_any(super::seccomp::LISTENER_FD_ENV)?.zip(boot.seccomp_state.clone());
+                    exec::prepare(&boot.spec, boot.preserve_fds, listener)
+                })
                 .and_then(exec::finish)
             {
                 Ok(()) => "exec returned".to_string(),

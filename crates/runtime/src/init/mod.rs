@@ -155,7 +155,8 @@ fn setup(boot: &Bootstrap, fifo: OwnedFd, console: Option<OwnedFd>) -> Result<Pr
             Err(e) => return Err(format!("joining a new session keyring: {}", e.desc())),
         }
     }
-    let exec = exec::prepare(spec, boot.preserve_fds)?;
+    let listener = inherited_fd_if_any(seccomp::LISTENER_FD_ENV)?.zip(boot.seccomp_state.clone());
+    let exec = exec::prepare(spec, boot.preserve_fds, listener)?;
     Ok(Prepared { fifo, exec })
 }
 

@@ -18,9 +18,7 @@ pub fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<ScmpActio
         LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno_ret.unwrap_or(0) as u16),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err("linux.seccomp: SCMP_ACT_NOTIFY is not supported yet".into());
-        }
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
     })
 }
 
@@ -63,9 +61,45 @@ fn compare(op: LinuxSeccompOperator, value: u64, value_two: Option<u64>) -> (Scm
     }
 }
 
+/// Environment variable naming the connected `listenerPath` socket's fd.
+pub const LISTENER_FD_ENV: &str = "_MINI_CONTAINERD_SECCOMP_LISTENER_FD";
+
+/// Does the profile hand syscalls to a user-space agent?
+pub fn uses_notify(s: &LinuxSeccomp) -> bool {
+    s.default_action() == LinuxSeccompAction::ScmpActNotify
+        || s.syscalls()
+            .iter()
+            .flatten()
+            .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify)
+}
+
+/// config-linux.md "Seccomp": the notify fd goes to the agent listening on
+/// `listenerPath`, with the container process state, in one connection.
+pub fn send_to_listener(
+    ctx: &ScmpFilterContext,
+    listener: std::os::fd::OwnedFd,
+    state: &serde_json::Value,
+) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let fd = ctx
+        .get_notify_fd()
+        .map_err(|e| format!("linux.seccomp: getting the notify fd: {e}"))?;
+    let message = state.to_string();
+    crate::console::send_fd_with(listener.as_raw_fd(), fd, message.as_bytes())
+        .map_err(|e| format!("linux.seccomp.listenerPath: sending the notify fd: {}", e.desc()))?;
+    drop(listener);
+    Ok(())
+}
+
 /// Compile the profile. Names this libseccomp does not know are skipped,
 /// as runc does: a profile may list syscalls newer than the host.
 pub fn compile(s: &LinuxSeccomp) -> Result<ScmpFilterContext, String> {
+    if uses_notify(s) && s.listener_path().is_none() {
+        return Err("linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath (where the agent listens)".into());
+    }
+    if s.listener_metadata().is_some() && s.listener_path().is_none() {
+        return Err("linux.seccomp.listenerMetadata: set without listenerPath".into());
+    }
     let default = action(s.default_action(), s.default_errno_ret())?;
     fn err(what: &'static str) -> impl Fn(libseccomp::error::SeccompError) -> String {
         move |e| format!("linux.seccomp: {what}: {e}")
@@ -162,8 +196,14 @@ mod tests {
     }
 
     #[test]
-    fn notify_is_refused_for_now() {
+    fn notify_needs_a_listener() {
         let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"}));
         assert!(compile(&p).is_err());
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+            "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        }));
+        assert!(uses_notify(&p));
+        assert!(compile(&p).is_ok());
     }
 }

@@ -102,7 +102,11 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         }
     }
     let preserve_fds = opts.preserve_fds + listen_fds;
+    let listener = seccomp_listener(&bundle.spec)?;
     let mut spawn = init_spawn(bundle, fifo_fd)?;
+    if let Some(l) = listener {
+        spawn.inherit.push((crate::init::seccomp::LISTENER_FD_ENV, l));
+    }
     spawn.preserve_fds = preserve_fds;
     if let Some(c) = console {
         spawn.inherit.push((crate::console::CONSOLE_FD_ENV, c));
@@ -156,6 +160,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     dir.save_config(&bundle.spec)?;
 
     let boot = Bootstrap {
+        seccomp_state: seccomp_state(&bundle.spec, &stored, "creating"),
         preserve_fds,
         no_pivot: opts.no_pivot,
         keyring: (!opts.no_new_keyring).then(|| opts.id.clone()),
@@ -189,6 +194,51 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         .take()
         .ok_or_else(|| Error::Invalid("internal: no container dir".into()))?;
     Ok(Created { dir, stored, pid })
+}
+
+/// Connect to `linux.seccomp.listenerPath` when the profile notifies an
+/// agent: a refused connection fails create (config-linux.md "Seccomp").
+pub(crate) fn seccomp_listener(spec: &oci_spec::runtime::Spec) -> Result<Option<std::os::fd::OwnedFd>> {
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    match seccomp.listener_path() {
+        Some(path) if crate::init::seccomp::uses_notify(seccomp) => {
+            let s = std::os::unix::net::UnixStream::connect(path)
+                .context(|| format!("linux.seccomp.listenerPath: connecting to {}", path.display()))?;
+            Ok(Some(s.into()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The container process state sent with the seccomp notify fd.
+pub(crate) fn seccomp_state(
+    spec: &oci_spec::runtime::Spec,
+    stored: &Stored,
+    status: &str,
+) -> Option<serde_json::Value> {
+    let seccomp = spec.linux().as_ref()?.seccomp().as_ref()?;
+    if !crate::init::seccomp::uses_notify(seccomp) {
+        return None;
+    }
+    let mut v = serde_json::json!({
+        "ociVersion": crate::OCI_SPEC_VERSION,
+        "fds": ["seccompFd"],
+        "pid": stored.pid,
+        "state": {
+            "ociVersion": crate::OCI_SPEC_VERSION,
+            "id": stored.id,
+            "status": status,
+            "pid": stored.pid,
+            "bundle": stored.bundle,
+            "annotations": stored.annotations,
+        }
+    });
+    if let Some(meta) = seccomp.listener_metadata() {
+        v["metadata"] = serde_json::Value::String(meta.clone());
+    }
+    Some(v)
 }
 
 /// Make the container's cgroup, apply `linux.resources`, and move the init in.

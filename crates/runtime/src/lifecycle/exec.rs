@@ -79,11 +79,16 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         inherit: console
             .into_iter()
             .map(|c| (crate::console::CONSOLE_FD_ENV, c))
+            .chain(super::create::seccomp_listener(&spec)?.map(|l| (crate::init::seccomp::LISTENER_FD_ENV, l)))
             .collect(),
     };
     let helper = spawn_init(spawn, &child_sock).map_err(|e| Error::Invalid(format!("spawning exec helper: {e}")))?;
     drop(child_sock);
-    let outcome = drive_helper(&mut sock, helper, spec, stored.pid, opts.preserve_fds);
+    // The exec'd process's own pid is known only after the clone; the
+    // agent gets the container's init pid, with the state (noted in
+    // docs/spec-coverage.md).
+    let seccomp_state = super::create::seccomp_state(&spec, &stored, "running");
+    let outcome = drive_helper(&mut sock, helper, spec, stored.pid, opts.preserve_fds, seccomp_state);
     // The helper exits once it has forked; reap it whatever happened.
     let _ = waitpid(helper, None);
     let child = outcome?;
@@ -104,6 +109,7 @@ fn drive_helper(
     spec: oci_spec::runtime::Spec,
     container_pid: i32,
     preserve_fds: u32,
+    seccomp_state: Option<serde_json::Value>,
 ) -> Result<Pid> {
     if !state::process_matches(container_pid, state::process_start_time(container_pid).unwrap_or(0)) {
         return Err(Error::Init("the container's init is gone".into()));
@@ -115,6 +121,7 @@ fn drive_helper(
             spec,
             container_pid,
             preserve_fds,
+            seccomp_state,
         })),
     )
     .map_err(|e| Error::Init(format!("exec helper {helper}: {e}")))?;

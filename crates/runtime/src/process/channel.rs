@@ -66,6 +66,7 @@ pub struct ExecBootstrap {
     /// The container's init, in the runtime's PID namespace.
     pub container_pid: i32,
     pub preserve_fds: u32,
+    pub seccomp_state: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,6 +84,9 @@ pub struct Bootstrap {
     /// Join a new session keyring named after the container (runc's default;
     /// off with `--no-new-keyring`).
     pub keyring: Option<String>,
+    /// The container process state for the seccomp agent, when the profile
+    /// uses SCMP_ACT_NOTIFY (the socket itself is an inherited fd).
+    pub seccomp_state: Option<serde_json::Value>,
 }
 
 /// Init → runtime.
