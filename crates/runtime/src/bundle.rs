@@ -98,6 +98,7 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
         .as_ref()
         .ok_or(("process", "missing: there is nothing to run".to_string()))?;
     validate_process(process)?;
+    crate::hooks::validate(spec).map_err(|why| ("hooks", why))?;
     let namespaces = spec
         .linux()
         .as_ref()
@@ -205,9 +206,6 @@ pub fn not_applied(spec: &Spec) -> Vec<&'static str> {
         if linux.seccomp().is_some() {
             out.push("linux.seccomp (issue 7)");
         }
-    }
-    if spec.hooks().is_some() {
-        out.push("hooks (issue 7)");
     }
     out
 }
