@@ -98,6 +98,7 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
         .as_ref()
         .ok_or(("process", "missing: there is nothing to run".to_string()))?;
     validate_process(process)?;
+    crate::hooks::validate(spec).map_err(|why| ("hooks", why))?;
     let namespaces = spec
         .linux()
         .as_ref()
@@ -195,16 +196,6 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
         }
     }
     Ok(())
-}
-
-/// Fields this version reads but does not enforce yet: `create` warns about
-/// each, so an engine's log says so instead of silently trusting them.
-pub fn not_applied(spec: &Spec) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if spec.hooks().is_some() {
-        out.push("hooks (issue 7)");
-    }
-    out
 }
 
 /// The rules for a process, shared by `create` and `exec`.

@@ -38,6 +38,11 @@ pub enum Error {
     /// already names the step, path and errno.
     #[error("container init: {0}")]
     Init(String),
+    /// A prestart, createRuntime, createContainer, startContainer or
+    /// poststart hook failed (runtime.md "Lifecycle" steps 3–9): the
+    /// message names the kind, the path and the exit status or timeout.
+    #[error("{0}")]
+    Hook(String),
     #[error("{0}")]
     Invalid(String),
 }

@@ -68,7 +68,7 @@ pub const COVERAGE: &[Field] = &[
     f("process.execCPUAffinity", Supported, "initial set by the runtime on the init, final before exec", "config_linux::io_priority_scheduler_and_affinity"),
     f("hostname", Supported, "needs a UTS namespace", "lifecycle::hostname_is_the_containers"),
     f("domainname", Supported, "needs a UTS namespace", "config_linux::domainname_is_set"),
-    f("hooks", Unsupported, "issue 7", ""),
+    f("hooks", Supported, "all six kinds; state on stdin, env, args, timeout (killed); prestart/createRuntime by the runtime between the init's mounts and pivot_root, createContainer in the init before pivot_root, startContainer in the container before exec, poststart after exec, poststop after delete; failures abort create/start and destroy the container, poststop failures are warnings", "hooks::*; conformance:hooks.*"),
     f("annotations", Supported, "reported by state", "conformance:state.*"),
     // config-linux.md
     f("linux.namespaces", Supported, "pid, network, mount, ipc, uts, user, cgroup, time; new or joined by path", "lifecycle::pid_namespace_shows_only_the_container; conformance:linux.namespaces.*"),
@@ -147,7 +147,7 @@ pub fn features() -> Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_SPEC_VERSION,
-        "hooks": [],
+        "hooks": crate::hooks::Kind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "mountOptions": mount_options(),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],

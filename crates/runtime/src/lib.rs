@@ -11,6 +11,7 @@ pub mod cgroups;
 pub mod console;
 pub mod error;
 pub mod features;
+pub mod hooks;
 pub mod init;
 pub mod lifecycle;
 pub mod process;

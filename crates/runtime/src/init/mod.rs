@@ -4,7 +4,10 @@
 //! The order matters and follows the spec's lifecycle (runtime.md steps 2
 //! and 8): namespaces → hostname → mounts and `/dev` → `pivot_root` →
 //! masked/read-only paths → rlimits → report ready → wait on the exec FIFO
-//! → user, cwd, NoNewPrivileges → close fds → `execve`.
+//! → user, cwd, NoNewPrivileges → close fds → `execve`. Hooks run between
+//! the mounts and `pivot_root` (prestart and createRuntime by the runtime,
+//! at our request; createContainer here) and after the FIFO releases us
+//! (startContainer), as runtime.md steps 3–7 order them.
 
 mod capabilities;
 pub mod devices;
@@ -23,6 +26,7 @@ use std::path::Path;
 
 use nix::sys::stat::Mode;
 
+use crate::hooks;
 use crate::process::channel::{self, Bootstrap, FromInit, ToInit, FIFO_FD_ENV, INIT_FD_ENV};
 use crate::sys;
 
@@ -44,15 +48,20 @@ fn run() -> Result<(), String> {
     let boot = match channel::recv(&mut sock).map_err(|e| format!("waiting for the bootstrap: {e}"))? {
         ToInit::Bootstrap(boot) => boot,
         ToInit::Exec(exec) => return join::run(sock, *exec),
+        ToInit::HooksDone => return Err("the runtime sent HooksDone before the bootstrap".into()),
     };
     let fifo = inherited_fd(FIFO_FD_ENV)?;
     let console = inherited_fd_if_any(crate::console::CONSOLE_FD_ENV)?;
 
-    let prepared = match setup(&boot, fifo, console) {
+    let prepared = match setup(&boot, fifo, console, &mut sock) {
         Ok(p) => p,
-        Err(msg) => {
+        Err(failure) => {
+            let (msg, reply) = match failure {
+                SetupError::Step(msg) => (msg.clone(), FromInit::Failed(msg)),
+                SetupError::Hook(msg) => (msg.clone(), FromInit::HookFailed(msg)),
+            };
             // The runtime prints it; if it is gone, stderr is all we have.
-            if channel::send(&mut sock, &FromInit::Failed(msg.clone())).is_err() {
+            if channel::send(&mut sock, &reply).is_err() {
                 return Err(msg);
             }
             std::process::exit(1);
@@ -61,8 +70,43 @@ fn run() -> Result<(), String> {
     channel::send(&mut sock, &FromInit::Ready).map_err(|e| format!("reporting ready: {e}"))?;
     drop(sock);
 
-    wait_for_start(&prepared.fifo)?;
+    // `start` reads the FIFO until EOF: our write end is close-on-exec, so
+    // EOF tells it the program runs (or we died), and it may then run the
+    // poststart hooks (config.md "Poststart": after the program is executed).
+    let mut fifo = wait_for_start(&prepared.fifo)?;
+    // runtime.md step 7, config.md "StartContainer Hooks": after start, in
+    // the container, with a path resolved in it (we are past pivot_root),
+    // before the program. Their output and failure go to `start`.
+    let mut state = boot.hook_state.clone();
+    state.pid = std::process::id() as i32;
+    state.status = crate::state::Status::Created.to_string();
+    let result = hooks::run(hooks::Kind::StartContainer, &boot.spec, &state, &mut |level, line| {
+        let _ = channel::send(&mut fifo, &FromInit::Log(level, line));
+    });
+    if let Err(msg) = result {
+        let _ = channel::send(&mut fifo, &FromInit::HookFailed(msg.clone()));
+        return Err(msg);
+    }
     exec::finish(prepared.exec)
+}
+
+/// Why `setup` failed: a step of ours, or a createContainer hook (after
+/// which the runtime also runs the poststop hooks, runtime.md step 5).
+enum SetupError {
+    Step(String),
+    Hook(String),
+}
+
+impl From<String> for SetupError {
+    fn from(msg: String) -> Self {
+        SetupError::Step(msg)
+    }
+}
+
+impl From<&str> for SetupError {
+    fn from(msg: &str) -> Self {
+        SetupError::Step(msg.to_string())
+    }
 }
 
 struct Prepared {
@@ -89,7 +133,12 @@ fn inherited_fd(var: &str) -> Result<OwnedFd, String> {
 }
 
 /// Build the container around ourselves. Each error names its step.
-fn setup(boot: &Bootstrap, fifo: OwnedFd, console: Option<OwnedFd>) -> Result<Prepared, String> {
+fn setup(
+    boot: &Bootstrap,
+    fifo: OwnedFd,
+    console: Option<OwnedFd>,
+    sock: &mut UnixStream,
+) -> Result<Prepared, SetupError> {
     let spec = &boot.spec;
     // Modes in config.json (devices, fileMode) are meant literally.
     nix::sys::stat::umask(Mode::empty());
@@ -122,6 +171,7 @@ fn setup(boot: &Bootstrap, fifo: OwnedFd, console: Option<OwnedFd>) -> Result<Pr
         devices::create(&root, spec)?;
     }
     drop(root);
+    create_hooks(boot, sock)?;
     // The FIFO lives in the state directory, which pivot_root hides: we hold
     // an O_PATH fd from the runtime and reopen it through /proc/self/fd.
     if boot.no_pivot {
@@ -152,12 +202,38 @@ fn setup(boot: &Bootstrap, fifo: OwnedFd, console: Option<OwnedFd>) -> Result<Pr
         // Keys of the host's session must not be reachable from inside.
         match sys::join_session_keyring(name) {
             Ok(()) | Err(nix::errno::Errno::ENOSYS) => {}
-            Err(e) => return Err(format!("joining a new session keyring: {}", e.desc())),
+            Err(e) => return Err(format!("joining a new session keyring: {}", e.desc()).into()),
         }
     }
     let listener = inherited_fd_if_any(seccomp::LISTENER_FD_ENV)?.zip(boot.seccomp_state.clone());
     let exec = exec::prepare(spec, boot.preserve_fds, listener)?;
     Ok(Prepared { fifo, exec })
+}
+
+/// runtime.md steps 3–5: the environment exists (namespaces, mounts,
+/// devices) and pivot_root has not happened, as config.md asks of the
+/// prestart, createRuntime and createContainer hooks.
+fn create_hooks(boot: &Bootstrap, sock: &mut UnixStream) -> Result<(), SetupError> {
+    use hooks::Kind;
+    let spec = &boot.spec;
+    if !Kind::Prestart.of(spec).is_empty() || !Kind::CreateRuntime.of(spec).is_empty() {
+        // Those run in the runtime namespace: the runtime runs them.
+        channel::send(sock, &FromInit::RunHooks).map_err(|e| format!("asking for the createRuntime hooks: {e}"))?;
+        match channel::recv::<ToInit>(sock) {
+            Ok(ToInit::HooksDone) => {}
+            Ok(_) => return Err("unexpected message while the createRuntime hooks ran".into()),
+            Err(e) => return Err(format!("waiting for the createRuntime hooks: {e}").into()),
+        }
+    }
+    // In the container's namespaces (we are in all of them) but with the
+    // path resolved on the host's root, which we still have.
+    let mut state = boot.hook_state.clone();
+    state.pid = std::process::id() as i32;
+    state.status = crate::state::Status::Creating.to_string();
+    hooks::run(Kind::CreateContainer, spec, &state, &mut |level, line| {
+        let _ = channel::send(sock, &FromInit::Log(level, line));
+    })
+    .map_err(SetupError::Hook)
 }
 
 /// `process.consoleSize` as (rows, cols).
@@ -167,13 +243,15 @@ pub(crate) fn console_size(spec: &oci_spec::runtime::Spec) -> Option<(u16, u16)>
 }
 
 /// Block until `start` opens the FIFO, then hand it one byte: the signal
-/// that `start` has released us.
-fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
+/// that `start` has released us. The open end (close-on-exec) is returned:
+/// hook messages follow the byte.
+fn wait_for_start(fifo: &OwnedFd) -> Result<std::fs::File, String> {
     use std::io::Write;
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
         .map_err(|e| format!("opening exec FIFO for writing: {e}"))?;
-    f.write_all(b"0").map_err(|e| format!("writing exec FIFO: {e}"))
+    f.write_all(b"0").map_err(|e| format!("writing exec FIFO: {e}"))?;
+    Ok(f)
 }

@@ -15,6 +15,7 @@ use tracing::{debug, info_span};
 
 use crate::bundle::Bundle;
 use crate::error::{Context, Error, Result};
+use crate::hooks::{self, Kind};
 use crate::process::channel::{self, Bootstrap, ChannelError, FromInit, ToInit};
 use crate::process::spawn::{spawn_init, InitSpawn};
 use crate::state::{self, ContainerDir, StateRoot, Status, Stored};
@@ -43,19 +44,32 @@ pub struct Created {
 pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
     let bundle = info_span!("load_config").in_scope(|| Bundle::load(&opts.bundle))?;
-    for field in crate::bundle::not_applied(&bundle.spec) {
-        tracing::warn!("{field} is not applied by this version of mini-containerd");
-    }
     let dir = root.create_container(&opts.id)?;
     // From here on, anything that fails must undo what was made.
     let mut undo = Undo {
         dir: Some(dir),
         pid: None,
         cgroup: Default::default(),
+        hook_state: None,
     };
-    let created = build(&mut undo, &bundle, opts)?;
-    undo.disarm();
-    Ok(created)
+    match build(&mut undo, &bundle, opts) {
+        Ok(created) => {
+            undo.disarm();
+            Ok(created)
+        }
+        Err(e) => {
+            let state = undo.hook_state.take();
+            // runtime.md "Lifecycle" step 12: destroy the container…
+            drop(undo);
+            // …and, when a hook failed (steps 3–5: "continue the lifecycle
+            // at step 12"), step 13: the poststop hooks.
+            if let (Error::Hook(_), Some(mut state)) = (&e, state) {
+                state.status = Status::Stopped.to_string();
+                hooks::run_poststop(&bundle.spec, &state);
+            }
+            Err(e)
+        }
+    }
 }
 
 fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Created> {
@@ -159,8 +173,11 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     // config.json says later.
     dir.save_config(&bundle.spec)?;
 
+    let hook_state = hooks::State::of(&stored, Status::Creating);
+    undo.hook_state = Some(hook_state.clone());
     let boot = Bootstrap {
         seccomp_state: seccomp_state(&bundle.spec, &stored, "creating"),
+        hook_state: hook_state.clone(),
         preserve_fds,
         no_pivot: opts.no_pivot,
         keyring: (!opts.no_new_keyring).then(|| opts.id.clone()),
@@ -168,21 +185,10 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
     };
-    let reply = info_span!("init_setup").in_scope(|| {
-        channel::send(&mut sock, &ToInit::Bootstrap(Box::new(boot)))?;
-        channel::recv::<FromInit>(&mut sock)
-    });
-    match reply {
-        Ok(FromInit::Ready) => {}
-        Ok(FromInit::Failed(msg)) => return Err(Error::Init(msg)),
-        Err(ChannelError::Closed) | Err(ChannelError::Io(_)) => {
-            let status = waitpid(pid, None).map(|s| format!("{s:?}")).unwrap_or_default();
-            undo.pid = None;
-            return Err(Error::Init(format!("exited before it was ready ({status})")));
-        }
-        Ok(FromInit::Spawned(_)) => return Err(Error::Init("answered a create as if it were an exec".into())),
-        Err(e) => return Err(Error::Init(e.to_string())),
-    }
+    info_span!("init_setup").in_scope(|| {
+        channel::send(&mut sock, &ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?;
+        wait_ready(&mut sock, &mut undo.pid, &bundle.spec, &hook_state)
+    })?;
 
     stored.status = Status::Created;
     dir.save(&stored)?;
@@ -239,6 +245,47 @@ pub(crate) fn seccomp_state(
         v["metadata"] = serde_json::Value::String(meta.clone());
     }
     Some(v)
+}
+
+/// Serve the init until it is ready: run the runtime's create-time hooks
+/// when it asks, log what its hooks print, and turn its failures into
+/// errors.
+fn wait_ready(
+    sock: &mut UnixStream,
+    init: &mut Option<Pid>,
+    spec: &oci_spec::runtime::Spec,
+    state: &hooks::State,
+) -> Result<()> {
+    loop {
+        match channel::recv::<FromInit>(sock) {
+            Ok(FromInit::Ready) => return Ok(()),
+            Ok(FromInit::RunHooks) => {
+                // runtime.md steps 3–4, in the runtime namespace while the
+                // init waits between its mounts and pivot_root (config.md
+                // "Prestart", "CreateRuntime Hooks"), as runc does.
+                let mut out = |level, line: String| hooks::log(level, &line);
+                for kind in [Kind::Prestart, Kind::CreateRuntime] {
+                    hooks::run(kind, spec, state, &mut out).map_err(Error::Hook)?;
+                }
+                channel::send(sock, &ToInit::HooksDone)
+                    .map_err(|e| Error::Init(format!("resuming after the createRuntime hooks: {e}")))?;
+            }
+            Ok(FromInit::Log(level, line)) => hooks::log(level, &line),
+            Ok(FromInit::HookFailed(msg)) => return Err(Error::Hook(msg)),
+            Ok(FromInit::Failed(msg)) => return Err(Error::Init(msg)),
+            Err(ChannelError::Closed) | Err(ChannelError::Io(_)) => {
+                // Reaped here, so the undo has no pid left to kill.
+                let status = init
+                    .take()
+                    .and_then(|pid| waitpid(pid, None).ok())
+                    .map(|s| format!("{s:?}"))
+                    .unwrap_or_default();
+                return Err(Error::Init(format!("exited before it was ready ({status})")));
+            }
+            Ok(FromInit::Spawned(_)) => return Err(Error::Init("answered a create as if it were an exec".into())),
+            Err(e) => return Err(Error::Init(e.to_string())),
+        }
+    }
 }
 
 /// Make the container's cgroup, apply `linux.resources`, and move the init in.
@@ -327,6 +374,8 @@ struct Undo {
     dir: Option<ContainerDir>,
     pid: Option<Pid>,
     cgroup: crate::cgroups::Cgroup,
+    /// Once the state exists: what the poststop hooks get when a hook fails.
+    hook_state: Option<hooks::State>,
 }
 
 impl Undo {
@@ -334,6 +383,7 @@ impl Undo {
         self.dir = None;
         self.pid = None;
         self.cgroup = Default::default();
+        self.hook_state = None;
     }
 }
 

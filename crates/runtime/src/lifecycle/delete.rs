@@ -1,4 +1,5 @@
-//! `delete`: undo what `create` made (runtime.md "Delete"; lifecycle 11–12).
+//! `delete`: undo what `create` made, then run the poststop hooks
+//! (runtime.md "Delete"; lifecycle 11–13).
 
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -38,6 +39,8 @@ pub(crate) fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
             hint: " (stop it first, or use --force)",
         });
     }
+    // Read before the state directory goes: the poststop hooks are in it.
+    let spec = dir.load_config().ok();
     // Even a "stopped" container can have a live init: a `create` that was
     // killed mid-way leaves one waiting for instructions that never come.
     if let Some(stored) = &stored {
@@ -53,7 +56,13 @@ pub(crate) fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
         stored.cgroup.remove().map_err(Error::Invalid)?;
     }
     // The mounts lived in the init's mount namespace and went with it.
-    dir.remove()
+    dir.remove()?;
+    // runtime.md step 13, config.md "Poststop": after the container is
+    // deleted, before `delete` returns; failures are only warnings.
+    if let (Some(spec), Some(stored)) = (spec, stored) {
+        crate::hooks::run_poststop(&spec, &crate::hooks::State::of(&stored, state::Status::Stopped));
+    }
+    Ok(())
 }
 
 /// SIGKILL the init — as PID 1 of its namespace, the kernel then kills

@@ -128,7 +128,7 @@ fn drive_helper(
     let child = match channel::recv::<FromInit>(sock) {
         Ok(FromInit::Spawned(pid)) => Pid::from_raw(pid),
         Ok(FromInit::Failed(msg)) => return Err(Error::Init(msg)),
-        Ok(FromInit::Ready) => return Err(Error::Init("exec helper answered as a container init".into())),
+        Ok(_) => return Err(Error::Init("exec helper answered as a container init".into())),
         Err(e) => return Err(Error::Init(format!("exec helper: {e}"))),
     };
     // EOF means the process exec'd (the channel is close-on-exec).

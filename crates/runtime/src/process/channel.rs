@@ -13,23 +13,33 @@
 //!  one byte "go" ───────────────────────────► [setresuid(0) in the userns]
 //!                                             execveat(sealed memfd copy, "init")
 //!  save state "creating" (pid, start time)
-//!  Bootstrap{spec, bundle, rootfs} ─────────► setns / unshare namespaces
-//!                                             mounts, /dev, pivot_root,
-//!                                             masked & read-only paths, hostname,
-//!                                             look up process.args[0]
+//!  Bootstrap{spec, bundle, rootfs, state} ──► setns / unshare namespaces
+//!                                             hostname, mounts, /dev
+//!                                 ◄────────── RunHooks  (only with prestart or
+//!  [prestart, createRuntime hooks]                       createRuntime hooks)
+//!  HooksDone ───────────────────────────────► (a failed hook: the runtime
+//!                                              kills the init instead)
+//!                                 ◄────────── Log{level, line}…  (hook output)
+//!                                             [createContainer hooks]
+//!                                 ◄────────── HookFailed(why) → exit 1
+//!                                             pivot_root, masked & read-only
+//!                                             paths, look up process.args[0]
 //!                                 ◄────────── Ready        (or Failed{step…} → exit 1)
 //!  save state "created", exit 0               open <state>/exec.fifo for writing:
 //!                                             blocks until `start` opens it
-//!  ── later, `start` ──
+//!  ── later, `start` (the same framing, on the FIFO) ──
 //!  open exec.fifo (read), read 1 byte ◄────── write "0"
-//!  remove exec.fifo                           user, cwd, close fds, execve(process.args)
+//!  remove exec.fifo                           [startContainer hooks]
+//!  read messages until EOF ◄───────────────── Log{…}…, HookFailed(why) → exit 1
+//!                                             user, cwd, close fds,
+//!  EOF: the write end was close-on-exec ◄──── execve(process.args)
+//!  [poststart hooks]
 //! ```
 //!
 //! If the runtime dies mid-`create`, the init reads EOF and exits, so a
 //! half-made container never outlives its creator's socket.
 
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use oci_spec::runtime::Spec;
@@ -57,6 +67,8 @@ pub enum ToInit {
     /// `exec`: join the namespaces of the container whose init is
     /// `container_pid` and run `spec.process` there.
     Exec(Box<ExecBootstrap>),
+    /// The prestart and createRuntime hooks succeeded: go on.
+    HooksDone,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -78,6 +90,9 @@ pub struct Bootstrap {
     pub rootfs: PathBuf,
     /// Fds 3..3+N that reach the container's process (`--preserve-fds`).
     pub preserve_fds: u32,
+    /// The state createContainer and startContainer hooks read on stdin;
+    /// the init fills in its own pid and the status.
+    pub hook_state: crate::hooks::State,
     /// `--no-pivot`: move the rootfs onto / and chroot, for a rootfs on
     /// ramfs where pivot_root is refused.
     pub no_pivot: bool,
@@ -99,6 +114,14 @@ pub enum FromInit {
     /// `exec`: the process was forked inside the container, with this pid
     /// (in the runtime's PID namespace); it is the runtime's child.
     Spawned(i32),
+    /// Mounts are done, pivot_root is not: run the prestart and
+    /// createRuntime hooks, then answer `HooksDone` (runtime.md steps 3–4).
+    RunHooks,
+    /// A line of a hook's output, for the runtime's log.
+    Log(crate::hooks::Level, String),
+    /// A createContainer or startContainer hook failed (runtime.md steps 5
+    /// and 7): the container must be destroyed and poststop hooks run.
+    HookFailed(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +136,7 @@ pub enum ChannelError {
     TooLarge(u32),
 }
 
-pub fn send<T: Serialize>(sock: &mut UnixStream, msg: &T) -> Result<(), ChannelError> {
+pub fn send<T: Serialize>(sock: &mut impl Write, msg: &T) -> Result<(), ChannelError> {
     let body = serde_json::to_vec(msg)?;
     let len = u32::try_from(body.len()).map_err(|_| ChannelError::TooLarge(u32::MAX))?;
     if len > MAX_MESSAGE {
@@ -126,7 +149,7 @@ pub fn send<T: Serialize>(sock: &mut UnixStream, msg: &T) -> Result<(), ChannelE
     Ok(())
 }
 
-pub fn recv<T: DeserializeOwned>(sock: &mut UnixStream) -> Result<T, ChannelError> {
+pub fn recv<T: DeserializeOwned>(sock: &mut impl Read) -> Result<T, ChannelError> {
     let mut len = [0u8; 4];
     match sock.read_exact(&mut len) {
         Ok(()) => {}
@@ -148,6 +171,7 @@ pub fn recv<T: DeserializeOwned>(sock: &mut UnixStream) -> Result<T, ChannelErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::net::UnixStream;
 
     #[test]
     fn round_trip_and_eof() {
