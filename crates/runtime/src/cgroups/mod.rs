@@ -175,6 +175,14 @@ impl Cgroup {
     /// Each is recorded in `self` before it is made, so that on failure the
     /// caller can remove what exists.
     pub fn create(&mut self, hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, id: &str) -> Result<(), String> {
+        self.plan(hierarchies, cgroups_path, id)?;
+        self.make(hierarchies)
+    }
+
+    /// Record the directories the container's cgroup will have, making
+    /// nothing yet: the caller saves the plan first, so that a runtime
+    /// killed while making them leaves paths `delete` can find.
+    pub fn plan(&mut self, hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, id: &str) -> Result<(), String> {
         for h in hierarchies {
             let inner = inner_path(cgroups_path, &h.own, id)?;
             let dir = h.mountpoint.join(inner.strip_prefix("/").unwrap_or(&inner));
@@ -200,9 +208,21 @@ impl Cgroup {
                     parent_only: true,
                 });
             }
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cgroup: creating {}: {e}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Make the planned directories (`mkdir -p`), cpusets filled from
+    /// their parents.
+    pub fn make(&self, hierarchies: &[Hierarchy]) -> Result<(), String> {
+        for h in hierarchies {
+            let ctrls = h.controllers.join(",");
+            let Some(d) = self.dirs.iter().find(|d| !d.parent_only && d.controllers == ctrls) else {
+                continue;
+            };
+            std::fs::create_dir_all(&d.path).map_err(|e| format!("cgroup: creating {}: {e}", d.path.display()))?;
             if h.controllers.iter().any(|c| c == "cpuset") {
-                fill_cpuset(&h.mountpoint, &dir)?;
+                fill_cpuset(&h.mountpoint, &d.path)?;
             }
         }
         Ok(())
@@ -222,6 +242,18 @@ impl Cgroup {
     /// ancestor told to enable our controllers for its children
     /// (cgroup.subtree_control), from the top down.
     pub fn create_v2(
+        &mut self,
+        mountpoint: &Path,
+        own: &str,
+        cgroups_path: Option<&Path>,
+        id: &str,
+    ) -> Result<(), String> {
+        self.plan_v2(mountpoint, own, cgroups_path, id)?;
+        self.make_v2(mountpoint)
+    }
+
+    /// The v2 counterpart of [`Cgroup::plan`].
+    pub fn plan_v2(
         &mut self,
         mountpoint: &Path,
         own: &str,
@@ -249,6 +281,12 @@ impl Cgroup {
                 parent_only: true,
             });
         }
+        Ok(())
+    }
+
+    /// The v2 counterpart of [`Cgroup::make`].
+    pub fn make_v2(&self, mountpoint: &Path) -> Result<(), String> {
+        let dir = self.dir("").ok_or("cgroup: nothing planned")?.to_path_buf();
         let mut levels: Vec<&Path> = dir.ancestors().take_while(|a| a.starts_with(mountpoint)).collect();
         levels.reverse();
         for pair in levels.windows(2) {

@@ -45,6 +45,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
     let bundle = info_span!("load_config").in_scope(|| Bundle::load(&opts.bundle))?;
     let dir = root.create_container(&opts.id)?;
+    fault_point("after-mkdir");
     // From here on, anything that fails must undo what was made.
     let mut undo = Undo {
         dir: Some(dir),
@@ -128,9 +129,25 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     crate::init::namespaces::join_in_runtime(&bundle.spec).map_err(Error::Invalid)?;
     let (mut sock, child_sock) = UnixStream::pair().context(|| "socketpair for the sync channel".into())?;
     let pid = info_span!("spawn_init")
-        .in_scope(|| spawn_init(spawn, &child_sock))
+        .in_scope(|| spawn_init(spawn, &child_sock, &sock))
         .map_err(|e| Error::Invalid(format!("spawning container init: {e}")))?;
     undo.pid = Some(pid);
+    let mut stored = Stored {
+        id: opts.id.clone(),
+        status: Status::Creating,
+        pid: pid.as_raw(),
+        pid_start: state::process_start_time(pid.as_raw())
+            .ok_or_else(|| Error::Init("exited right after it was spawned".into()))?,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::rfc3339_nano(SystemTime::now()),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        cgroup: Default::default(),
+    };
+    // Saved before the init does anything, so a runtime killed from here on
+    // leaves a pid that `delete --force` can find.
+    dir.save(&stored)?;
+    fault_point("after-spawn");
     drop(child_sock);
     debug!(pid = pid.as_raw(), "init spawned");
     if new_user_namespace(&bundle.spec) {
@@ -150,25 +167,19 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     // The cgroup before the init runs a single instruction of its own: it
     // and everything it forks are accounted and limited from the start, and
     // a cgroup namespace it creates is rooted there.
-    info_span!("cgroups").in_scope(|| setup_cgroup(&mut undo.cgroup, &bundle.spec, &opts.id, pid))?;
+    info_span!("cgroups").in_scope(|| -> Result<()> {
+        let Some(host) = plan_cgroup(&mut undo.cgroup, &bundle.spec, &opts.id)? else {
+            return Ok(());
+        };
+        // The plan is saved before any directory exists (see Cgroup::plan).
+        stored.cgroup = undo.cgroup.clone();
+        dir.save(&stored)?;
+        make_cgroup(&undo.cgroup, host, &bundle.spec, pid)
+    })?;
+    fault_point("after-cgroup");
     // Release the child to exec the init (see the protocol in channel.rs).
     std::io::Write::write_all(&mut sock, &[0]).context(|| "releasing the init".into())?;
 
-    let mut stored = Stored {
-        id: opts.id.clone(),
-        status: Status::Creating,
-        pid: pid.as_raw(),
-        pid_start: state::process_start_time(pid.as_raw())
-            .ok_or_else(|| Error::Init("exited right after it was spawned".into()))?,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::time::rfc3339_nano(SystemTime::now()),
-        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-        cgroup: undo.cgroup.clone(),
-    };
-    // Saved before the init does anything, so a runtime killed from here on
-    // leaves a pid that `delete --force` can find.
-    dir.save(&stored)?;
     // `exec` needs the config the container was made from, not whatever
     // config.json says later.
     dir.save_config(&bundle.spec)?;
@@ -190,6 +201,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         wait_ready(&mut sock, &mut undo.pid, &bundle.spec, &hook_state)
     })?;
 
+    fault_point("before-created");
     stored.status = Status::Created;
     dir.save(&stored)?;
     if let Some(path) = &opts.pid_file {
@@ -200,6 +212,16 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         .take()
         .ok_or_else(|| Error::Invalid("internal: no container dir".into()))?;
     Ok(Created { dir, stored, pid })
+}
+
+/// Fault injection for the crash tests (issue "Hardening"): with
+/// `MINI_CONTAINERD_TEST_CRASH_AT=<point>` in its environment, `create`
+/// SIGKILLs itself there, as a crash or an OOM kill of the runtime would.
+/// Whatever it leaves must still be removable by `delete --force`.
+fn fault_point(point: &str) {
+    if std::env::var_os("MINI_CONTAINERD_TEST_CRASH_AT").is_some_and(|p| p == point) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 /// Connect to `linux.seccomp.listenerPath` when the profile notifies an
@@ -288,42 +310,55 @@ fn wait_ready(
     }
 }
 
-/// Make the container's cgroup, apply `linux.resources`, and move the init in.
-fn setup_cgroup(cg: &mut crate::cgroups::Cgroup, spec: &oci_spec::runtime::Spec, id: &str, pid: Pid) -> Result<()> {
+/// Plan the container's cgroup for this host (see `Cgroup::plan`); `None`
+/// where the host has no cgroup hierarchy.
+fn plan_cgroup(
+    cg: &mut crate::cgroups::Cgroup,
+    spec: &oci_spec::runtime::Spec,
+    id: &str,
+) -> Result<Option<crate::cgroups::Host>> {
     use crate::cgroups::{detect, Host};
-    let linux = spec.linux().as_ref();
-    match detect() {
-        Host::V1(hierarchies) => {
-            let path = linux.and_then(|l| l.cgroups_path().as_deref());
-            cg.create(&hierarchies, path, id).map_err(Error::Invalid)?;
-            if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-                let extra: Vec<String> = linux
-                    .and_then(|l| l.devices().as_ref())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|d| {
-                        let t = match d.typ() {
-                            oci_spec::runtime::LinuxDeviceType::B => "b",
-                            oci_spec::runtime::LinuxDeviceType::C | oci_spec::runtime::LinuxDeviceType::U => "c",
-                            _ => return None,
-                        };
-                        Some(format!("{t} {}:{} rwm", d.major(), d.minor()))
-                    })
-                    .collect();
-                cg.apply(resources, &extra).map_err(Error::Invalid)?;
-            }
-            cg.add(pid).map_err(Error::Invalid)
-        }
-        Host::V2 { mountpoint, own } => {
-            let path = linux.and_then(|l| l.cgroups_path().as_deref());
-            cg.create_v2(&mountpoint, &own, path, id).map_err(Error::Invalid)?;
-            if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-                cg.apply(resources, &[]).map_err(Error::Invalid)?;
-            }
-            cg.add(pid).map_err(Error::Invalid)
-        }
-        Host::None => Ok(()),
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+    let host = detect();
+    match &host {
+        Host::V1(hierarchies) => cg.plan(hierarchies, path, id).map_err(Error::Invalid)?,
+        Host::V2 { mountpoint, own } => cg.plan_v2(mountpoint, own, path, id).map_err(Error::Invalid)?,
+        Host::None => return Ok(None),
     }
+    Ok(Some(host))
+}
+
+/// Make the planned cgroup, apply `linux.resources`, and move the init in.
+fn make_cgroup(
+    cg: &crate::cgroups::Cgroup,
+    host: crate::cgroups::Host,
+    spec: &oci_spec::runtime::Spec,
+    pid: Pid,
+) -> Result<()> {
+    use crate::cgroups::Host;
+    let linux = spec.linux().as_ref();
+    match &host {
+        Host::V1(hierarchies) => cg.make(hierarchies).map_err(Error::Invalid)?,
+        Host::V2 { mountpoint, .. } => cg.make_v2(mountpoint).map_err(Error::Invalid)?,
+        Host::None => return Ok(()),
+    }
+    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+        let extra: Vec<String> = linux
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|d| {
+                let t = match d.typ() {
+                    oci_spec::runtime::LinuxDeviceType::B => "b",
+                    oci_spec::runtime::LinuxDeviceType::C | oci_spec::runtime::LinuxDeviceType::U => "c",
+                    _ => return None,
+                };
+                Some(format!("{t} {}:{} rwm", d.major(), d.minor()))
+            })
+            .collect();
+        cg.apply(resources, &extra).map_err(Error::Invalid)?;
+    }
+    cg.add(pid).map_err(Error::Invalid)
 }
 
 fn new_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {

@@ -82,7 +82,8 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
             .chain(super::create::seccomp_listener(&spec)?.map(|l| (crate::init::seccomp::LISTENER_FD_ENV, l)))
             .collect(),
     };
-    let helper = spawn_init(spawn, &child_sock).map_err(|e| Error::Invalid(format!("spawning exec helper: {e}")))?;
+    let helper =
+        spawn_init(spawn, &child_sock, &sock).map_err(|e| Error::Invalid(format!("spawning exec helper: {e}")))?;
     drop(child_sock);
     // The exec'd process's own pid is known only after the clone; the
     // agent gets the container's init pid, with the state (noted in

@@ -63,7 +63,12 @@ pub fn sealed_self_copy() -> Result<OwnedFd, String> {
 ///
 /// The child end of the channel is the only fd the init inherits besides
 /// stdio: everything else the runtime holds is close-on-exec.
-pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, String> {
+///
+/// `parent_sock` is the runtime's end of the channel: the child closes its
+/// copy at once, so that if the runtime dies the child's read sees EOF
+/// instead of waiting forever on a socket it holds open itself.
+pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream, parent_sock: &UnixStream) -> Result<Pid, String> {
+    let parent_fd = parent_sock.as_raw_fd();
     // Prepare everything that allocates before cloning, so the child only
     // makes syscalls between clone and execve.
     let exe = sealed_self_copy()?;
@@ -102,6 +107,7 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream) -> Result<Pid, Stri
             // Wait for the runtime's go-ahead byte: by then it has written
             // our uid/gid maps. Exec'ing earlier, as an unmapped user, would
             // drop every capability we hold in the new user namespace.
+            let _ = nix::unistd::close(parent_fd);
             let mut go = [0u8; 1];
             if !matches!(nix::unistd::read(fd, &mut go), Ok(1)) {
                 sys::write_stderr_and_exit(b"mini-containerd: runtime gone before the init could start\n", 1)
