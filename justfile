@@ -75,6 +75,10 @@ conformance-runc *args: build bundle
 conformance-report: build bundle
     cargo run -q -p conformance -- --report-markdown docs/conformance.md --runtime {{bin}} --runtime "$(command -v runc)"
 
+# cgroup v2 checks in a throw-away QEMU VM (pure cgroup v2 host); `just test-cgroup2 --shell` to explore it
+test-cgroup2 *args: build bundle
+    tests/cgroup2-vm/run.sh {{args}}
+
 # Format check, clippy, unit and integration tests (as root)
 test: bundle lint
     cargo test --workspace
