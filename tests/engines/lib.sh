@@ -49,19 +49,27 @@ engines_build_image() {
     rm -rf "$d/unpacked"
 }
 
-# engines_make_wrapper PATH REAL LOG: a runtime wrapper that logs every call
-# ("$@", shell-quoted, one line), runs the real runtime, logs its exit code and,
-# when it fails, the tail of the --log file the engine passed.
+# engines_make_wrapper PATH REAL LOG [ROOT]: a runtime wrapper that logs every
+# call ("$@", shell-quoted, one line), runs the real runtime, logs its exit code
+# and, when it fails, the tail of the --log file the engine passed. With ROOT,
+# a call without --root gets --root ROOT (logged as "+root"): podman as root
+# passes none, and it drops --runtime-flag from its cleanup calls.
 engines_make_wrapper() {
-    local path=$1 real=$2 log=$3
+    local path=$1 real=$2 log=$3 root=${4:-}
     cat >"$path" <<EOF
 #!/bin/bash
 log=$log
 real=$real
+root=$root
 EOF
     cat >>"$path" <<'EOF'
 line="$(date +%H:%M:%S.%N | cut -c1-12) [$$] $(basename "$real")"
 for a in "$@"; do line+=" $(printf '%q' "$a")"; done
+if [ -n "$root" ]; then
+    has_root=
+    for a in "$@"; do case "$a" in --root | --root=*) has_root=1 ;; esac; done
+    if [ -z "$has_root" ]; then set -- --root "$root" "$@"; line+="   (+root: --root $root)"; fi
+fi
 echo "$line" >>"$log"
 logfile=
 prev=

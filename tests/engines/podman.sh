@@ -27,6 +27,8 @@ tmp_dir = "$D/tmp"
 static_dir = "$D/static"
 volume_path = "$D/volumes"
 runtime = "$RUNTIME_NAME"
+# podman passes --log-format=json --log FILE only to runtimes named here
+runtime_supports_json = ["crun", "runc", "kata", "runsc", "youki", "krun", "mini", "mini-containerd"]
 [network]
 network_config_dir = "$D/net"
 [engine.runtimes]
@@ -42,7 +44,7 @@ EOF
 export CONTAINERS_CONF="$D/containers.conf" CONTAINERS_STORAGE_CONF="$D/storage.conf" \
     CONTAINERS_REGISTRIES_CONF="$D/registries.conf"
 PODMAN=(podman --root "$D/storage" --runroot "$D/run" --tmpdir "$D/tmp" --runtime "$WRAPPER"
-    --cgroup-manager cgroupfs --events-backend file --runtime-flag "root=$D/runtime-root")
+    --cgroup-manager cgroupfs --events-backend file)
 # every container: no network, a cgroup parent of our own (leftover check)
 R() { P run --network none --cgroup-parent "/$CG_PARENT" "$@"; }
 # arrays do not cross `bash -c`: P evaluates a quoted string

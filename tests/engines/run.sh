@@ -70,7 +70,9 @@ for engine in "${engines[@]}"; do
         WRAPPER=$D/bin/$rt
         WRAPPER_LOG=$OUT/runtime-calls.log
         : >"$WRAPPER_LOG"
-        engines_make_wrapper "$WRAPPER" "$real" "$WRAPPER_LOG"
+        # podman as root gives the runtime no --root: the wrapper adds a private one
+        wroot=; [ "$engine" = podman ] && wroot=$D/runtime-root
+        engines_make_wrapper "$WRAPPER" "$real" "$WRAPPER_LOG" $wroot
         echo "== $engine on $rt"
         t0=$SECONDS
         D=$D OUT=$OUT WRAPPER=$WRAPPER WRAPPER_LOG=$WRAPPER_LOG RUNTIME_NAME=$rt \
