@@ -79,6 +79,10 @@ conformance-report: build bundle
 test-cgroup2 *args: build bundle
     tests/cgroup2-vm/run.sh {{args}}
 
+# Podman and containerd (ctr) on the runtime and on runc; see tests/engines/README.md
+engines *args: build
+    tests/engines/run.sh {{args}}
+
 # Format check, clippy, unit and integration tests (as root)
 test: bundle lint
     cargo test --workspace

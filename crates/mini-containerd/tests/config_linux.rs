@@ -292,3 +292,32 @@ fn recursive_read_only_bind() {
     assert!(out.contains("refused\n") && !out.contains("WROTE"), "{out}");
     assert!(out.contains("top-refused"), "{out}");
 }
+
+/// runc's `tmpcopyup` (podman uses it for --read-only and --tmpfs): the
+/// tmpfs starts with a copy of what it covers, and is writable.
+#[test]
+fn tmpcopyup_copies_what_the_tmpfs_covers() {
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "grep -c root /etc/passwd; touch /etc/new && echo writable; mount | grep ' /etc '",
+        ],
+        |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
+            }));
+        },
+    );
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("1\nwritable\n"), "{out}");
+    assert!(out.contains("tmpfs on /etc type tmpfs"), "{out}");
+    assert!(
+        !common::rootfs().join("etc/new").exists(),
+        "wrote through to the rootfs"
+    );
+}

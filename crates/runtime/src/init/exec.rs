@@ -208,10 +208,12 @@ pub fn find_executable(arg0: &str, path_var: &str, cwd: &Path) -> Result<PathBuf
 fn check_executable(p: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
     if meta.is_dir() {
-        return Err(format!("{} is a directory", p.display()));
+        // "permission denied", as execve's EACCES reads: engines map that
+        // text to exit status 126 (found but not runnable).
+        return Err(format!("{}: permission denied (is a directory)", p.display()));
     }
     if meta.permissions().mode() & 0o111 == 0 {
-        return Err(format!("{} is not executable", p.display()));
+        return Err(format!("{}: permission denied (not executable)", p.display()));
     }
     Ok(())
 }

@@ -17,6 +17,8 @@ pub struct MountOptions {
     /// AT_RECURSIVE: MOUNT_ATTR_* bits to set and to clear.
     pub rec_set: u64,
     pub rec_clr: u64,
+    /// runc's `tmpcopyup`: a tmpfs starts with a copy of what it covers.
+    pub tmpcopyup: bool,
 }
 
 /// MOUNT_ATTR_* of <linux/mount.h>.
@@ -69,6 +71,7 @@ impl Default for MountOptions {
             data: String::new(),
             rec_set: 0,
             rec_clr: 0,
+            tmpcopyup: false,
         }
     }
 }
@@ -124,7 +127,9 @@ pub fn parse(options: &[String]) -> MountOptions {
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
             other => {
-                if let Some(p) = propagation(other) {
+                if other == "tmpcopyup" {
+                    out.tmpcopyup = true;
+                } else if let Some(p) = propagation(other) {
                     out.propagation = p;
                 } else if let Some((_, set, clr)) = RECURSIVE.iter().find(|(n, _, _)| *n == other) {
                     out.rec_clr = (out.rec_clr | clr) & !set;

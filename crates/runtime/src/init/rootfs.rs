@@ -302,6 +302,22 @@ fn mount_one(root: &Root, m: &Mount, bundle: &Path, cgroupns: bool) -> Res<()> {
         }
     } else {
         let target = root.mkdir_all(dest)?;
+        // tmpcopyup: hold the covered directory open, so its contents stay
+        // reachable after the tmpfs hides them.
+        let covered = if opts.tmpcopyup && typ == "tmpfs" {
+            Some(
+                sys::openat2(
+                    libc::AT_FDCWD,
+                    &fd_path(&target),
+                    libc::O_RDONLY | libc::O_DIRECTORY,
+                    0,
+                    0,
+                )
+                .map_err(fail(step("opening what tmpcopyup copies")))?,
+            )
+        } else {
+            None
+        };
         let source = m
             .source()
             .as_deref()
@@ -309,6 +325,10 @@ fn mount_one(root: &Root, m: &Mount, bundle: &Path, cgroupns: bool) -> Res<()> {
             .unwrap_or_else(|| PathBuf::from(typ));
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
         mount(Some(&source), &fd_path(&target), Some(typ), opts.flags, data).map_err(fail(step("mount")))?;
+        if let Some(covered) = covered {
+            let top = root.open_path(dest).map_err(fail(step("reopening")))?;
+            copy_tree(&fd_path(&covered), &fd_path(&top)).map_err(|e| format!("{}: {e}", step("tmpcopyup")))?;
+        }
     }
     if opts.rec_set != 0 || opts.rec_clr != 0 {
         let top = root.open_path(dest).map_err(fail(step("reopening")))?;
@@ -331,6 +351,40 @@ fn mount_one(root: &Root, m: &Mount, bundle: &Path, cgroupns: bool) -> Res<()> {
             None::<&str>,
         )
         .map_err(fail(step("setting propagation")))?;
+    }
+    Ok(())
+}
+
+/// Copy a directory tree (files, directories, symlinks, with modes and
+/// owners), never following a symlink: for `tmpcopyup`.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from).map_err(|e| format!("reading {}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let link = std::fs::read_link(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+            std::os::unix::fs::symlink(&link, &dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+        } else if kind.is_dir() {
+            std::fs::create_dir(&dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+            copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+        } else {
+            continue; // devices, sockets and FIFOs are not copied
+        }
+        let _ = nix::unistd::fchownat(
+            None,
+            &dst,
+            Some(nix::unistd::Uid::from_raw(meta.uid())),
+            Some(nix::unistd::Gid::from_raw(meta.gid())),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        if !kind.is_symlink() {
+            let _ = std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777));
+        }
     }
     Ok(())
 }
