@@ -96,6 +96,11 @@ lint:
 spec-coverage:
     UPDATE_SPEC_COVERAGE=1 cargo test -q -p runtime --lib features::tests::spec_coverage_doc_is_current
 
+# Man pages into target/man (mini-containerd.1 and one per subcommand)
+man: build
+    {{bin}} man target/man
+    @ls target/man
+
 # Format the code
 fmt:
     cargo fmt --all

@@ -248,6 +248,12 @@ enum Command {
     },
     /// Print what this runtime supports (OCI features.md JSON)
     Features,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "Example:\n  mini-containerd completion bash > /etc/bash_completion.d/mini-containerd")]
+    Completion { shell: clap_complete::Shell },
+    /// Write man pages (mini-containerd.1 and one per subcommand) into DIR
+    #[command(hide = true)]
+    Man { dir: PathBuf },
     /// Internal: the container's init (re-executed by `create`)
     #[command(hide = true)]
     Init,
@@ -448,6 +454,14 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
                 lifecycle::events(&root, id, every, &mut |e| print_json(e, false))?;
             }
         }
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: the generator panics on a closed pipe.
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "mini-containerd", &mut buf);
+            let _ = std::io::stdout().write_all(&buf);
+        }
+        Command::Man { dir } => write_man_pages(dir)?,
         Command::Features => print_json(&runtime::features::features(), true),
         Command::Init => unreachable!("handled before logging is set up"),
     }
@@ -482,6 +496,24 @@ fn parse_duration(s: &str) -> runtime::Result<std::time::Duration> {
         "h" => std::time::Duration::from_secs(n * 3600),
         _ => return Err(bad()),
     })
+}
+
+/// One man page for the command and one per visible subcommand.
+fn write_man_pages(dir: &std::path::Path) -> runtime::Result<()> {
+    let io = |e: std::io::Error| runtime::Error::Invalid(format!("writing man pages into {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut pages = vec![("mini-containerd".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("mini-containerd-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, page) in pages {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page).render(&mut out).map_err(io)?;
+        std::fs::write(dir.join(format!("{name}.1")), out).map_err(io)?;
+    }
+    Ok(())
 }
 
 fn connect(path: Option<&std::path::Path>) -> runtime::Result<Option<std::os::fd::OwnedFd>> {

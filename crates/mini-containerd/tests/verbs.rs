@@ -182,3 +182,28 @@ fn oom_kill_is_reported_by_events() {
     let _ = events.wait();
     assert!(saw_oom, "no oom event");
 }
+
+/// Completions for each shell, and man pages for every visible subcommand.
+#[test]
+fn completions_and_man_pages() {
+    let env = Env::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.ok(&["completion", shell]);
+        assert!(out.contains("mini-containerd") && out.contains("create"), "{shell}");
+    }
+    let dir = env.tmp.path().join("man");
+    env.ok(&["man", dir.to_str().unwrap()]);
+    for page in [
+        "mini-containerd.1",
+        "mini-containerd-create.1",
+        "mini-containerd-exec.1",
+        "mini-containerd-update.1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap();
+        assert!(text.contains(".TH"), "{page}");
+    }
+    assert!(
+        !dir.join("mini-containerd-init.1").exists(),
+        "internal commands have no page"
+    );
+}
