@@ -248,6 +248,12 @@ enum Command {
     },
     /// Print what this runtime supports (OCI features.md JSON)
     Features,
+    /// Check a bundle against the spec and the runtime's rules, creating nothing
+    #[command(after_help = "Example:\n  mini-containerd check --bundle bundles/busybox")]
+    Check {
+        #[arg(short, long, default_value = ".", value_name = "DIR")]
+        bundle: PathBuf,
+    },
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Example:\n  mini-containerd completion bash > /etc/bash_completion.d/mini-containerd")]
     Completion { shell: clap_complete::Shell },
@@ -453,6 +459,17 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
                 let every = parse_duration(interval)?;
                 lifecycle::events(&root, id, every, &mut |e| print_json(e, false))?;
             }
+        }
+        Command::Check { bundle } => {
+            let problems = runtime::bundle::check(bundle);
+            let mut out = std::io::stdout().lock();
+            for p in &problems {
+                let _ = writeln!(out, "{p}");
+            }
+            if !problems.is_empty() {
+                return Err(runtime::Error::Invalid(format!("{} problem(s) found", problems.len())));
+            }
+            let _ = writeln!(out, "{}: ok", bundle.join("config.json").display());
         }
         Command::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -649,3 +649,53 @@ fn children_of(pid: i64) -> usize {
         .map(|c| c.split_whitespace().count())
         .unwrap_or(0)
 }
+
+/// `check`: every problem of a bundle, one line each naming the field,
+/// nothing created; the spec's own bad-config samples are all refused.
+#[test]
+fn check_reports_every_problem() {
+    let env = Env::new();
+    let good = env.bundle("good", &["true"], |_| {});
+    assert!(env
+        .ok(&["check", "--bundle", good.to_str().unwrap()])
+        .ends_with(": ok\n"));
+    let bad = env.bundle("bad", &["true"], |c| {
+        c["ociVersion"] = json!("2.0.0");
+        c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "mount"}]);
+        c["linux"]["sysctl"] = json!({"vm.swappiness": "1"});
+    });
+    let out = env
+        .cmd()
+        .args(["check", "--bundle", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for field in ["ociVersion", "linux.namespaces", "linux.sysctl", "hostname"] {
+        assert!(
+            text.contains(&format!("config.json: {field}: ")),
+            "{field} missing from:\n{text}"
+        );
+    }
+    assert!(env.ids().is_empty());
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/oci-runtime-spec/schema/test/config/bad");
+    let Ok(entries) = std::fs::read_dir(&samples) else {
+        eprintln!("no spec samples at {}", samples.display());
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = env
+            .tmp
+            .path()
+            .join(format!("sample-{}", entry.file_name().to_string_lossy()));
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        std::fs::copy(entry.path(), dir.join("config.json")).unwrap();
+        let out = env
+            .cmd()
+            .args(["check", "--bundle", dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{} accepted", entry.path().display());
+    }
+}

@@ -71,6 +71,35 @@ impl Bundle {
     }
 }
 
+/// `check`: every problem of the bundle at `dir`, each as one line naming
+/// the file and field, without creating anything. A config that does not
+/// parse yields its one syntax error.
+pub fn check(dir: &Path) -> Vec<String> {
+    let config = dir.join("config.json");
+    let text = match std::fs::read_to_string(&config) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("{}: {e}", config.display())],
+    };
+    let spec = match parse_config(&config, &text) {
+        Ok(s) => s,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut out: Vec<String> = problems(&spec)
+        .into_iter()
+        .map(|(field, why)| format!("{}: {field}: {why}", config.display()))
+        .collect();
+    match spec.root() {
+        None => out.push(format!("{}: root: missing (required on Linux)", config.display())),
+        Some(root) if !dir.join(root.path()).is_dir() => out.push(format!(
+            "{}: root.path: {} is not a directory",
+            config.display(),
+            dir.join(root.path()).display()
+        )),
+        Some(_) => {}
+    }
+    out
+}
+
 /// Parse config.json text; syntax and type errors carry line:column.
 pub fn parse_config(path: &Path, text: &str) -> Result<Spec, BundleError> {
     serde_json::from_str::<Spec>(text).map_err(|e| {
@@ -89,89 +118,53 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Spec, BundleError> {
     })
 }
 
+/// One rule's verdict: the field and why, on the first problem it finds.
+type Verdict = Result<(), (&'static str, String)>;
+
 /// The runtime's own rules on a parsed config, beyond what the types enforce.
-/// Returns the offending field and why.
-pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
-    check_version(spec.version())?;
+/// Returns the first offending field and why.
+pub fn validate(spec: &Spec) -> Verdict {
+    match problems(spec).into_iter().next() {
+        Some(p) => Err(p),
+        None => Ok(()),
+    }
+}
+
+/// Every problem the rules find (`check`): each rule reports its first.
+pub fn problems(spec: &Spec) -> Vec<(&'static str, String)> {
+    let rules: [&dyn Fn(&Spec) -> Verdict; 9] = [
+        &|s| check_version(s.version()),
+        &check_process,
+        &|s| crate::hooks::validate(s).map_err(|why| ("hooks", why)),
+        &check_namespaces,
+        &check_uts,
+        &|s| crate::init::sysctl::validate(s).map_err(|why| ("linux.sysctl", why)),
+        &crate::userns::validate,
+        &check_time_offsets,
+        &check_devices,
+    ];
+    let mut out: Vec<(&'static str, String)> = rules.iter().filter_map(|rule| rule(spec).err()).collect();
+    if let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        if let Err(why) = crate::init::seccomp::compile(seccomp) {
+            out.push(("linux.seccomp", why));
+        }
+    }
+    out
+}
+
+fn namespaces_of(spec: &Spec) -> Vec<oci_spec::runtime::LinuxNamespace> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+}
+
+fn check_process(spec: &Spec) -> Verdict {
     let process = spec
         .process()
         .as_ref()
         .ok_or(("process", "missing: there is nothing to run".to_string()))?;
     validate_process(process)?;
-    crate::hooks::validate(spec).map_err(|why| ("hooks", why))?;
-    let namespaces = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    let mut seen = HashSet::new();
-    for ns in &namespaces {
-        if !seen.insert(ns.typ()) {
-            return Err((
-                "linux.namespaces",
-                format!("namespace type {} is listed twice", ns.typ()),
-            ));
-        }
-        if let Some(path) = ns.path() {
-            if !path.is_absolute() {
-                return Err((
-                    "linux.namespaces",
-                    format!("path of the {} namespace must be absolute, got {path:?}", ns.typ()),
-                ));
-            }
-        }
-    }
-    let has_new = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
-    if !has_new(LinuxNamespaceType::Mount) {
-        return Err((
-            "linux.namespaces",
-            "a mount namespace is required: without one the container's mounts would land on the host".into(),
-        ));
-    }
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_new(LinuxNamespaceType::Uts) {
-        return Err((
-            "hostname",
-            "set without a UTS namespace: it would change the host's hostname (config.md: hostname)".into(),
-        ));
-    }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_new(LinuxNamespaceType::Uts) {
-        return Err((
-            "domainname",
-            "set without a UTS namespace: it would change the host's domain name (config.md: domainname)".into(),
-        ));
-    }
-    crate::init::sysctl::validate(spec).map_err(|why| ("linux.sysctl", why))?;
-    crate::userns::validate(spec)?;
-    if let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
-        let new_time = namespaces
-            .iter()
-            .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none());
-        if !offsets.is_empty() && !new_time {
-            return Err(("linux.timeOffsets", "set without a new time namespace".into()));
-        }
-        if let Some(clock) = offsets.keys().find(|k| *k != "monotonic" && *k != "boottime") {
-            return Err((
-                "linux.timeOffsets",
-                format!("unknown clock {clock:?} (only monotonic and boottime have offsets)"),
-            ));
-        }
-    }
-    for (i, d) in spec
-        .linux()
-        .iter()
-        .flat_map(|l| l.devices().iter().flatten())
-        .enumerate()
-    {
-        if !d.path().is_absolute() {
-            return Err((
-                "linux.devices",
-                format!("devices[{i}].path must be absolute, got {:?}", d.path()),
-            ));
-        }
-        crate::init::devices::kind(d.typ()).map_err(|why| ("linux.devices", format!("devices[{i}]: {why}")))?;
-    }
-    // config.md "Mounts": on Linux a relative destination is relative to
-    // "/", which is how the rootfs code reads every destination anyway.
     let mut seen_rlimits = HashSet::new();
     for rl in process.rlimits().iter().flatten() {
         if !seen_rlimits.insert(format!("{:?}", rl.typ())) {
@@ -194,6 +187,88 @@ pub fn validate(spec: &Spec) -> Result<(), (&'static str, String)> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+fn check_namespaces(spec: &Spec) -> Verdict {
+    let namespaces = namespaces_of(spec);
+    let mut seen = HashSet::new();
+    for ns in &namespaces {
+        if !seen.insert(ns.typ()) {
+            return Err((
+                "linux.namespaces",
+                format!("namespace type {} is listed twice", ns.typ()),
+            ));
+        }
+        if let Some(path) = ns.path() {
+            if !path.is_absolute() {
+                return Err((
+                    "linux.namespaces",
+                    format!("path of the {} namespace must be absolute, got {path:?}", ns.typ()),
+                ));
+            }
+        }
+    }
+    if !namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+        return Err((
+            "linux.namespaces",
+            "a mount namespace is required: without one the container's mounts would land on the host".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_uts(spec: &Spec) -> Verdict {
+    let uts = namespaces_of(spec).iter().any(|n| n.typ() == LinuxNamespaceType::Uts);
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !uts {
+        return Err((
+            "hostname",
+            "set without a UTS namespace: it would change the host's hostname (config.md: hostname)".into(),
+        ));
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !uts {
+        return Err((
+            "domainname",
+            "set without a UTS namespace: it would change the host's domain name (config.md: domainname)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_time_offsets(spec: &Spec) -> Verdict {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+        return Ok(());
+    };
+    let new_time = namespaces_of(spec)
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none());
+    if !offsets.is_empty() && !new_time {
+        return Err(("linux.timeOffsets", "set without a new time namespace".into()));
+    }
+    if let Some(clock) = offsets.keys().find(|k| *k != "monotonic" && *k != "boottime") {
+        return Err((
+            "linux.timeOffsets",
+            format!("unknown clock {clock:?} (only monotonic and boottime have offsets)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_devices(spec: &Spec) -> Verdict {
+    for (i, d) in spec
+        .linux()
+        .iter()
+        .flat_map(|l| l.devices().iter().flatten())
+        .enumerate()
+    {
+        if !d.path().is_absolute() {
+            return Err((
+                "linux.devices",
+                format!("devices[{i}].path must be absolute, got {:?}", d.path()),
+            ));
+        }
+        crate::init::devices::kind(d.typ()).map_err(|why| ("linux.devices", format!("devices[{i}]: {why}")))?;
     }
     Ok(())
 }
