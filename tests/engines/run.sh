@@ -122,4 +122,8 @@ if [ -n "$regress" ]; then
     status=1
 fi
 echo; echo "engines: logs in $ARTIFACTS (runtime-calls.log, checks/*.log); took $((SECONDS - t_start))s"
+# The closing line CI reads: every check of every engine x runtime.
+passed=$(awk -F'\t' '$4 == "PASS"' "$RESULTS" | wc -l)
+failed=$(awk -F'\t' '$4 == "FAIL"' "$RESULTS" | wc -l)
+echo "engines: $passed passed, $failed failed"
 exit $status
