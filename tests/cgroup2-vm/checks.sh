@@ -279,6 +279,20 @@ elif wait_for 30 killed; then ok "memory.events: oom_kill counted in the contain
 else notok "memory.events: oom_kill counted in the container's cgroup" "$(tr '\n' ' ' < "$O/memory.events" 2>&1)"; fi
 mc delete --force c-oom
 
+# Device rules: v2 has no devices.allow; an eBPF program attached to the
+# container's cgroup decides. Deny all but the defaults, give the process
+# CAP_MKNOD: it may make a node for /dev/mem (1:1), not open it; /dev/null works.
+dev='mknod /tmp/mem c 1 1 && { head -c 1 /tmp/mem >/dev/null 2>&1 && echo MEM-OPENED || echo mem-refused; }; echo x > /dev/null && echo null-ok'
+bundle devices "$(jq -cn --arg s "$dev" '["sh", "-c", $s]')" \
+    '.linux.resources = {"devices": [{"allow": false, "access": "rwm"}]}
+     | .process.capabilities.bounding += ["CAP_MKNOD"] | .process.capabilities.effective += ["CAP_MKNOD"]
+     | .process.capabilities.permitted += ["CAP_MKNOD"]
+     | .mounts += [{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]'
+mc run -b /bundles/devices c-devices </dev/null; rc=$?
+if [ $rc = 0 ] && grep -q mem-refused "$WORK/out" && grep -q null-ok "$WORK/out"; then
+    ok "devices: the eBPF program refuses /dev/mem and allows /dev/null"
+else notok "devices: the eBPF program refuses /dev/mem and allows /dev/null" "exit $rc: $(tr '\n' ' ' < "$WORK/out") $(lasterr)"; fi
+
 # Nothing left behind: no container's cgroup outlives its container.
 left=$(find $CG -mindepth 1 -type d -name 'c-*' 2>/dev/null | tr '\n' ' ')
 if [ -z "$left" ]; then ok "no cgroup left behind"

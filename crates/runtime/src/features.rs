@@ -76,7 +76,7 @@ pub const COVERAGE: &[Field] = &[
     f("linux.timeOffsets", Supported, "monotonic and boottime", "config_linux::time_namespace_offsets"),
     f("linux.devices", Supported, "mknod, or a bind of the host node in a user namespace", "config_linux::devices_are_created_as_configured"),
     f("linux.cgroupsPath", Supported, "absolute, relative to the caller's cgroup, or /<id>; v1/hybrid tested here, v2 by the VM test bed (just test-cgroup2); --systemd-cgroup slices: not yet (cgroupfs paths only)", "cgroups::resources_land_in_the_cgroup_and_it_goes_with_delete; conformance:linux.cgroupsPath"),
-    f("linux.resources", Partial, "v1: memory, cpu, cpuset, pids, blockIO, hugepageLimits, network, devices; v2: memory, cpu (weight from shares as runc), cpuset, pids, io, hugetlb, unified; v2 device rules (eBPF) not yet; rdma not yet", "cgroups::*; conformance:linux.resources.*"),
+    f("linux.resources", Partial, "v1: memory, cpu, cpuset, pids, blockIO, hugepageLimits, network, devices; v2: memory, cpu (weight from shares as runc), cpuset, pids, io, hugetlb, unified, device rules as an eBPF program attached to the cgroup; rdma not yet", "cgroups::*; conformance:linux.resources.*"),
     f("linux.rootfsPropagation", Partial, "applied to / before the mounts; shared rootfs propagation after pivot_root: issue 4", ""),
     f("linux.seccomp", Supported, "libseccomp: every action (SCMP_ACT_NOTIFY sends the notify fd and the container process state to listenerPath; for exec the state's pid is the container's init), every operator, architectures, flags; unknown syscall names skipped", "seccomp::*; conformance:linux.seccomp"),
     f("linux.sysctl", Supported, "only keys of namespaces the container creates", "config_linux::sysctl_is_applied"),

@@ -447,3 +447,107 @@ pub fn loopback_up() -> Result<(), Errno> {
     let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req as *const libc::ifreq) };
     Errno::result(ret).map(drop)
 }
+
+/// `bpf(BPF_PROG_LOAD)` of a BPF_PROG_TYPE_CGROUP_DEVICE program.
+pub fn bpf_load_cgroup_device_program(insns: &[crate::cgroups::devices_bpf::Insn]) -> Result<OwnedFd, Errno> {
+    const BPF_PROG_LOAD: libc::c_int = 5;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    #[repr(C)]
+    struct ProgLoad {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+    }
+    let license = c"Apache-2.0";
+    let mut name = [0u8; 16];
+    name[..10].copy_from_slice(b"mc_devices");
+    let attr = ProgLoad {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 0,
+        log_size: 0,
+        log_buf: 0,
+        kern_version: 0,
+        prog_flags: 0,
+        prog_name: name,
+        prog_ifindex: 0,
+        expected_attach_type: 0,
+    };
+    let load = |attr: &ProgLoad| {
+        // SAFETY: `attr` points at the instructions, license and log buffer,
+        // which outlive the call; the kernel reads size_of::<ProgLoad>() bytes.
+        unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_LOAD,
+                attr as *const ProgLoad,
+                std::mem::size_of::<ProgLoad>(),
+            )
+        }
+    };
+    let ret = load(&attr);
+    if ret < 0 {
+        let errno = Errno::last();
+        // Load again with the verifier's log, so the error can say why.
+        let mut log = vec![0u8; 64 * 1024];
+        let verbose = ProgLoad {
+            log_level: 1,
+            log_size: log.len() as u32,
+            log_buf: log.as_mut_ptr() as u64,
+            ..attr
+        };
+        let _ = load(&verbose);
+        let text = String::from_utf8_lossy(&log[..log.iter().position(|b| *b == 0).unwrap_or(0)]).into_owned();
+        tracing::warn!(
+            "device program refused by the verifier: {}",
+            text.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+        );
+        return Err(errno);
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// `bpf(BPF_PROG_ATTACH)` of a device program to a cgroup directory, with
+/// BPF_F_ALLOW_MULTI so nested cgroups may add programs of their own.
+pub fn bpf_attach_cgroup_device(cgroup: &OwnedFd, prog: &OwnedFd) -> Result<(), Errno> {
+    const BPF_PROG_ATTACH: libc::c_int = 8;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    #[repr(C)]
+    struct ProgAttach {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+        replace_bpf_fd: u32,
+    }
+    let attr = ProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+        replace_bpf_fd: 0,
+    };
+    // SAFETY: a plain struct of fds and flags, read by the kernel for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attr as *const ProgAttach,
+            std::mem::size_of::<ProgAttach>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}

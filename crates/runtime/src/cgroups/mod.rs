@@ -6,6 +6,7 @@
 //! directory in the unified tree. Callers never ask which: the methods of
 //! [`Cgroup`] do the right thing for the kind it was made on.
 
+pub mod devices_bpf;
 pub mod stats;
 pub mod v1;
 pub mod v2;
@@ -319,6 +320,9 @@ impl Cgroup {
             for (file, value) in writes {
                 write(&dir.join(&file), &value)?;
             }
+            if let Some(rules) = resources.devices().as_ref().filter(|r| !r.is_empty()) {
+                attach_device_program(dir, rules, extra_devices)?;
+            }
             return Ok(());
         }
         for w in v1::writes(resources, extra_devices)? {
@@ -449,6 +453,49 @@ impl Cgroup {
         }
         Ok(())
     }
+}
+
+/// Device rules on v2: build the program for the config's rules plus the
+/// default nodes and `linux.devices`, load it and attach it to the cgroup.
+fn attach_device_program(
+    dir: &Path,
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+    extra: &[String],
+) -> Result<(), String> {
+    let mut program_rules = rules.iter().map(devices_bpf::rule).collect::<Result<Vec<_>, _>>()?;
+    program_rules.extend(devices_bpf::default_allowed());
+    for line in extra {
+        // "c MAJ:MIN rwm" lines, as built for v1
+        let mut parts = line.split_whitespace();
+        let (Some(t), Some(nums)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let (major, minor) = nums.split_once(':').unwrap_or((nums, "*"));
+        program_rules.push(devices_bpf::Rule {
+            allow: true,
+            typ: Some(if t == "b" { 1 } else { 2 }),
+            major: major.parse().ok(),
+            minor: minor.parse().ok(),
+            access: 7,
+        });
+    }
+    let program = devices_bpf::program(&program_rules);
+    let prog = crate::sys::bpf_load_cgroup_device_program(&program).map_err(|e| {
+        format!(
+            "cgroup: loading the device program ({} instructions): {}",
+            program.len(),
+            e.desc()
+        )
+    })?;
+    let cgroup = crate::sys::openat2(libc::AT_FDCWD, dir, libc::O_RDONLY | libc::O_DIRECTORY, 0, 0)
+        .map_err(|e| format!("cgroup: opening {}: {}", dir.display(), e.desc()))?;
+    crate::sys::bpf_attach_cgroup_device(&cgroup, &prog).map_err(|e| {
+        format!(
+            "cgroup: attaching the device program to {}: {}",
+            dir.display(),
+            e.desc()
+        )
+    })
 }
 
 /// A new cpuset cgroup has empty cpus/mems and refuses tasks: copy them

@@ -154,9 +154,6 @@ pub fn writes(r: &LinuxResources) -> Result<(Vec<Write>, Vec<&'static str>), Str
             out.push(w(key.clone(), &unified[key]));
         }
     }
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        ignored.push("linux.resources.devices (v2 needs an eBPF device program)");
-    }
     Ok((out, ignored))
 }
 
