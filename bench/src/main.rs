@@ -156,11 +156,17 @@ fn real_main(args: &Args) -> Result<(), String> {
             args.crun
         )),
     }
+    let prefix = format!("mcb{}", std::process::id());
+    let memcg = proc::MemCgroup::enter(&format!("{prefix}-bench"));
+    if memcg.is_none() {
+        notes.push("No cgroup-v1 memory hierarchy to account in: the memory rows of the scale tests are empty.".into());
+    }
     let mut bench = Bench {
         runtimes,
         dir,
-        prefix: format!("mcb{}", std::process::id()),
+        prefix,
         seccomp: false,
+        memcg,
         _tmp: tmp,
     };
     bench.seccomp = bench.make_bundles(&runc, &rootfs)?;
@@ -218,14 +224,10 @@ struct Results {
     exec: [Vec<f64>; 3],
     bare: Vec<f64>,
     concurrent_ms: [Option<f64>; 3],
-    concurrent_mem_kib: [Option<f64>; 3],
+    /// (our cgroup's increase, the containers' cgroups summed), KiB.
+    concurrent_mem_kib: [Option<(f64, f64)>; 3],
     many_create_ms: [Option<f64>; 3],
-    many_mem_kib: [Option<f64>; 3],
-    many_shmem_kib: [Option<f64>; 3],
-    /// Memory in use after the clean-up minus before the containers: what
-    /// the rest of the machine did meanwhile (signed, KiB).
-    concurrent_drift_kib: [Option<f64>; 3],
-    many_drift_kib: [Option<f64>; 3],
+    many_mem_kib: [Option<(f64, f64)>; 3],
     version: [Vec<f64>; 3],
     list: [Vec<f64>; 3],
     list_quiet: [Vec<f64>; 3],
@@ -243,6 +245,8 @@ struct Bench {
     prefix: String,
     /// Bundle `seccomp` exists.
     seccomp: bool,
+    /// Our own memory cgroup (after the containers' clean-up in drop).
+    memcg: Option<proc::MemCgroup>,
     _tmp: tempfile::TempDir,
 }
 
@@ -540,18 +544,19 @@ impl Bench {
             check_interrupted()?;
             let ids: Vec<String> = (0..plan.concurrent).map(|i| self.id(rt, "conc", i)).collect();
             settle();
-            let before = proc::mem_used_kib();
+            let before = self.memcg.as_ref().map(proc::MemCgroup::usage_kib);
             let t0 = Instant::now();
             let outcomes = parallel(&ids, ids.len(), |id| {
                 rt.run(&["create", "--bundle", &bundle, id])
                     .and_then(|_| rt.run(&["start", id]))
             });
             let took = t0.elapsed();
-            let after = proc::mem_used_kib();
             let failed: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+            if failed.is_empty() {
+                r.concurrent_mem_kib[slot] = self.charged(rt, &ids, before);
+            }
             parallel(&ids, 8, |id| rt.remove(id));
-            settle();
-            r.concurrent_drift_kib[slot] = Some(proc::mem_used_kib() as f64 - before as f64);
+            proc::reap_orphans();
             if let Some(e) = failed.first() {
                 return Err(format!(
                     "{} of {} concurrent create+start failed: {e}",
@@ -560,9 +565,21 @@ impl Bench {
                 ));
             }
             r.concurrent_ms[slot] = Some(ms(took));
-            r.concurrent_mem_kib[slot] = Some(after.saturating_sub(before) as f64);
         }
         Ok(())
+    }
+
+    /// The memory a set of live containers holds: what our cgroup gained
+    /// since `before` (the runtime's side: whatever its commands left
+    /// behind outside the containers' cgroups), and the usage of each
+    /// container's own memory cgroup, summed. Both are cgroup counters, so
+    /// the rest of the machine does not leak in.
+    fn charged(&self, rt: &Runtime, ids: &[String], before: Option<u64>) -> Option<(f64, f64)> {
+        let cg = self.memcg.as_ref()?;
+        let ours = cg.usage_kib().saturating_sub(before?);
+        let pids = parallel(ids, 4, |id| rt.state(id).map_or(0, |(pid, _)| pid));
+        let containers: u64 = pids.iter().filter(|p| **p > 0).map(|p| cg.container_kib(*p)).sum();
+        Some((ours as f64, containers as f64))
     }
 
     /// Fill the state directory with `created` containers, then time
@@ -573,22 +590,18 @@ impl Bench {
             check_interrupted()?;
             let ids: Vec<String> = (0..plan.many).map(|i| self.id(rt, "many", i)).collect();
             settle();
-            let before = proc::mem_used_kib();
-            let shmem_before = proc::meminfo_kib("Shmem:");
+            let before = self.memcg.as_ref().map(proc::MemCgroup::usage_kib);
             let t0 = Instant::now();
             let outcomes = parallel(&ids, 4, |id| {
                 check_interrupted().and_then(|()| rt.run(&["create", "--bundle", &bundle, id]))
             });
             let took = t0.elapsed();
-            let after = proc::mem_used_kib();
-            let shmem_after = proc::meminfo_kib("Shmem:");
             let result = (|| -> Result<(), String> {
                 if let Some(Err(e)) = outcomes.iter().find(|o| o.is_err()) {
                     return Err(format!("create of {} containers: {e}", ids.len()));
                 }
                 r.many_create_ms[slot] = Some(ms(took));
-                r.many_mem_kib[slot] = Some(after.saturating_sub(before) as f64);
-                r.many_shmem_kib[slot] = Some(shmem_after.saturating_sub(shmem_before) as f64);
+                r.many_mem_kib[slot] = self.charged(rt, &ids, before);
                 let probe = &ids[ids.len() / 2];
                 for i in 0..1 + plan.query_runs {
                     check_interrupted()?;
@@ -618,8 +631,7 @@ impl Bench {
             })();
             eprintln!("bench: removing {} {} containers", ids.len(), rt.name);
             parallel(&ids, 8, |id| rt.remove(id));
-            settle();
-            r.many_drift_kib[slot] = Some(proc::mem_used_kib() as f64 - before as f64);
+            proc::reap_orphans();
             result?;
         }
         Ok(())
@@ -683,11 +695,16 @@ impl Bench {
             },
             Row {
                 what: format!(
-                    "{} running containers: system memory in use, increase (page cache excluded)",
+                    "{} running containers: memory, all (the containers' memory cgroups + what the runtime left outside them)",
                     plan.concurrent
                 ),
                 unit: Unit::KiB,
-                values: r.concurrent_mem_kib,
+                values: r.concurrent_mem_kib.map(|m| m.map(|(a, b)| a + b)),
+            },
+            Row {
+                what: "… of which outside the containers' cgroups".into(),
+                unit: Unit::KiB,
+                values: r.concurrent_mem_kib.map(|m| m.map(|(a, _)| a)),
             },
             Row {
                 what: format!("`list` with {} containers (median of {})", plan.many, plan.query_runs),
@@ -713,20 +730,14 @@ impl Bench {
                 values: r.many_create_ms,
             },
             Row {
-                what: format!(
-                    "{} waiting inits (state `created`): system memory in use, increase",
-                    plan.many
-                ),
+                what: format!("{} waiting inits (state `created`): memory, all", plan.many),
                 unit: Unit::KiB,
-                values: r.many_mem_kib,
+                values: r.many_mem_kib.map(|m| m.map(|(a, b)| a + b)),
             },
             Row {
-                what: format!(
-                    "{} waiting inits: of which shmem (memfd copies of the binary)",
-                    plan.many
-                ),
+                what: "… of which outside the containers' cgroups".into(),
                 unit: Unit::KiB,
-                values: r.many_shmem_kib,
+                values: r.many_mem_kib.map(|m| m.map(|(a, _)| a)),
             },
         ];
         let run = med(&r.run);
@@ -819,28 +830,13 @@ impl Bench {
             .collect();
         o.push_str(&kinds.join("; "));
         o.push_str(".\n");
-        let drift = |v: &[Option<f64>; 3]| -> String {
-            let parts: Vec<String> = self
-                .runtimes
-                .iter()
-                .enumerate()
-                .map(|(slot, rt)| {
-                    let d = v[slot].map_or("–".into(), |d| format!("{:+.0} MiB", d / 1024.0));
-                    format!("{} {d}", rt.name)
-                })
-                .collect();
-            parts.join(", ")
-        };
-        o.push_str(&format!(
-            "\nThe memory rows are system-wide (MemTotal − MemFree − Buffers − Cached − SReclaimable + Shmem), so other \
-             work on the machine leaks into them. Their noise, as memory in use after the clean-up minus before the \
-             containers: {} concurrent: {}; {} waiting: {}.\n",
-            plan.concurrent,
-            drift(&r.concurrent_drift_kib),
-            plan.many,
-            drift(&r.many_drift_kib)
-        ));
-
+        o.push_str(
+            "\nMemory of the scale tests: cgroup counters, so the rest of the machine does not leak in. *Outside the \
+             containers' cgroups* is the increase of memory.usage_in_bytes of the bench's own memory cgroup, where every \
+             runtime command runs: what the runtime leaves behind (a waiting init's pages charged before it joined its \
+             cgroup, a memfd copy of the binary). *All* adds each container's own memory cgroup (from \
+             /proc/PID/cgroup of its process).\n",
+        );
         o.push_str("\n## Issue 10 targets (reported, not asserted)\n\n| target | measured | met |\n|---|---|---|\n");
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) if b > 0.0 => Some(a / b),

@@ -329,29 +329,86 @@ pub fn parse_status(text: &str) -> Option<Rss> {
     })
 }
 
-/// Memory in use system-wide, KiB, page cache left out but shmem (memfd
-/// copies) kept: MemTotal − MemFree − Buffers − Cached − SReclaimable +
-/// Shmem (what `free` calls used, plus shared).
-pub fn mem_used_kib() -> u64 {
-    used_from_meminfo(&fs::read_to_string("/proc/meminfo").unwrap_or_default())
+/// Where the cgroup-v1 `memory` hierarchy is mounted, from /proc/self/mounts.
+fn memory_mount() -> Option<PathBuf> {
+    let mounts = fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 3 && f[2] == "cgroup" && f[3].split(',').any(|o| o == "memory")).then(|| PathBuf::from(f[1]))
+    })
 }
 
-/// One /proc/meminfo field ("Shmem:"), KiB.
-pub fn meminfo_kib(name: &str) -> u64 {
-    meminfo_field(&fs::read_to_string("/proc/meminfo").unwrap_or_default(), name)
+/// A process's cgroup in the v1 `memory` hierarchy, from /proc/PID/cgroup.
+pub fn memory_cgroup_of(pid: &str) -> Option<String> {
+    parse_memory_cgroup(&fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)
 }
 
-fn meminfo_field(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+fn parse_memory_cgroup(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        controllers.split(',').any(|c| c == "memory").then(|| path.to_string())
+    })
 }
 
-fn used_from_meminfo(text: &str) -> u64 {
-    let field = |name: &str| meminfo_field(text, name);
-    (field("MemTotal:") + field("Shmem:"))
-        .saturating_sub(field("MemFree:") + field("Buffers:") + field("Cached:") + field("SReclaimable:"))
+/// The bench's own memory cgroup (v1), a child of the one it was started
+/// in: every runtime command it spawns is charged there, so what a runtime
+/// leaves behind outside its containers' cgroups (a waiting init's
+/// memory, a memfd copy) is measured without the rest of the machine.
+pub struct MemCgroup {
+    mount: PathBuf,
+    /// Relative to the mount, with a leading '/'.
+    path: String,
+    parent: String,
+}
+
+impl MemCgroup {
+    /// None where there is no v1 memory hierarchy (a pure cgroup v2 host).
+    pub fn enter(name: &str) -> Option<MemCgroup> {
+        let mount = memory_mount()?;
+        let parent = memory_cgroup_of("self")?;
+        let path = format!("{}/{name}", parent.trim_end_matches('/'));
+        let dir = mount.join(path.trim_start_matches('/'));
+        fs::create_dir(&dir).ok()?;
+        let cg = MemCgroup { mount, path, parent };
+        if fs::write(dir.join("cgroup.procs"), std::process::id().to_string()).is_err() {
+            let _ = fs::remove_dir(&dir);
+            return None;
+        }
+        Some(cg)
+    }
+
+    fn file(&self, path: &str, name: &str) -> PathBuf {
+        self.mount.join(path.trim_start_matches('/')).join(name)
+    }
+
+    /// memory.usage_in_bytes of our cgroup, KiB.
+    pub fn usage_kib(&self) -> u64 {
+        read_kib(&self.file(&self.path, "memory.usage_in_bytes"))
+    }
+
+    /// The memory charged to the cgroup of a container's process, KiB;
+    /// 0 if that cgroup is ours or below it (already in our usage).
+    pub fn container_kib(&self, pid: i32) -> u64 {
+        match memory_cgroup_of(&pid.to_string()) {
+            Some(p) if !p.starts_with(&self.path) => read_kib(&self.file(&p, "memory.usage_in_bytes")),
+            _ => 0,
+        }
+    }
+}
+
+impl Drop for MemCgroup {
+    fn drop(&mut self) {
+        let _ = fs::write(self.file(&self.parent, "cgroup.procs"), std::process::id().to_string());
+        let _ = fs::remove_dir(self.mount.join(self.path.trim_start_matches('/')));
+    }
+}
+
+fn read_kib(path: &Path) -> u64 {
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(0, |b| b / 1024)
 }
 
 #[cfg(test)]
@@ -374,8 +431,9 @@ mod tests {
     }
 
     #[test]
-    fn used_memory() {
-        let m = "MemTotal: 1000 kB\nMemFree: 500 kB\nMemAvailable: 800 kB\nBuffers: 10 kB\nCached: 200 kB\nShmem: 50 kB\nSReclaimable: 40 kB\n";
-        assert_eq!(used_from_meminfo(m), 300);
+    fn memory_cgroup_line() {
+        let c = "9:name=systemd:/\n4:memory:/process_api/9ffa\n1:cpu,cpuacct:/\n0::/\n";
+        assert_eq!(parse_memory_cgroup(c), Some("/process_api/9ffa".to_string()));
+        assert_eq!(parse_memory_cgroup("0::/user.slice\n"), None);
     }
 }
