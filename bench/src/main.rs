@@ -224,7 +224,7 @@ struct Results {
     exec: [Vec<f64>; 3],
     bare: Vec<f64>,
     concurrent_ms: [Option<f64>; 3],
-    /// (our cgroup's increase, the containers' cgroups summed), KiB.
+    /// (outside the containers' cgroups, all), KiB.
     concurrent_mem_kib: [Option<(f64, f64)>; 3],
     many_create_ms: [Option<f64>; 3],
     many_mem_kib: [Option<(f64, f64)>; 3],
@@ -578,8 +578,16 @@ impl Bench {
         let cg = self.memcg.as_ref()?;
         let ours = cg.usage_kib().saturating_sub(before?);
         let pids = parallel(ids, 4, |id| rt.state(id).map_or(0, |(pid, _)| pid));
-        let containers: u64 = pids.iter().filter(|p| **p > 0).map(|p| cg.container_kib(*p)).sum();
-        Some((ours as f64, containers as f64))
+        let (mut nested, mut beside) = (0, 0);
+        for (kib, below_ours) in pids.iter().filter(|p| **p > 0).map(|p| cg.container_kib(*p)) {
+            if below_ours {
+                nested += kib;
+            } else {
+                beside += kib;
+            }
+        }
+        // Ours includes the cgroups below it (use_hierarchy).
+        Some((ours.saturating_sub(nested) as f64, (ours + beside) as f64))
     }
 
     /// Fill the state directory with `created` containers, then time
@@ -699,7 +707,7 @@ impl Bench {
                     plan.concurrent
                 ),
                 unit: Unit::KiB,
-                values: r.concurrent_mem_kib.map(|m| m.map(|(a, b)| a + b)),
+                values: r.concurrent_mem_kib.map(|m| m.map(|(_, all)| all)),
             },
             Row {
                 what: "… of which outside the containers' cgroups".into(),
@@ -732,7 +740,7 @@ impl Bench {
             Row {
                 what: format!("{} waiting inits (state `created`): memory, all", plan.many),
                 unit: Unit::KiB,
-                values: r.many_mem_kib.map(|m| m.map(|(a, b)| a + b)),
+                values: r.many_mem_kib.map(|m| m.map(|(_, all)| all)),
             },
             Row {
                 what: "… of which outside the containers' cgroups".into(),

@@ -387,12 +387,18 @@ impl MemCgroup {
         read_kib(&self.file(&self.path, "memory.usage_in_bytes"))
     }
 
-    /// The memory charged to the cgroup of a container's process, KiB;
-    /// 0 if that cgroup is ours or below it (already in our usage).
-    pub fn container_kib(&self, pid: i32) -> u64 {
+    /// The memory charged to the cgroup of a container's process, KiB, and
+    /// whether that cgroup is below ours (runc, given no cgroupsPath, makes
+    /// the container's cgroup under its caller's), and so already counted
+    /// in our usage.
+    pub fn container_kib(&self, pid: i32) -> (u64, bool) {
         match memory_cgroup_of(&pid.to_string()) {
-            Some(p) if !p.starts_with(&self.path) => read_kib(&self.file(&p, "memory.usage_in_bytes")),
-            _ => 0,
+            Some(p) if p == self.path => (0, true),
+            Some(p) => {
+                let nested = p.starts_with(&format!("{}/", self.path));
+                (read_kib(&self.file(&p, "memory.usage_in_bytes")), nested)
+            }
+            None => (0, false),
         }
     }
 }
@@ -400,7 +406,14 @@ impl MemCgroup {
 impl Drop for MemCgroup {
     fn drop(&mut self) {
         let _ = fs::write(self.file(&self.parent, "cgroup.procs"), std::process::id().to_string());
-        let _ = fs::remove_dir(self.mount.join(self.path.trim_start_matches('/')));
+        let dir = self.mount.join(self.path.trim_start_matches('/'));
+        // Containers' cgroups a runtime made below ours and left behind.
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = fs::remove_dir(e.path());
+            }
+        }
+        let _ = fs::remove_dir(dir);
     }
 }
 
