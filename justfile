@@ -83,6 +83,23 @@ test-cgroup2 *args: build bundle
 engines *args: build
     tests/engines/run.sh {{args}}
 
+# Time mini-containerd against runc and crun (release build; docs/performance.md); `just bench --quick` for a short run
+bench *args: bundle
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    for pkg in runc crun libseccomp-dev pkg-config golang-github-containers-common; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "bench: installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    cargo build -q --release -p mini-containerd
+    cargo build -q --release -p bench
+    target/release/bench --mini target/release/mini-containerd --rootfs {{rootfs}} --out target/bench/latest.md {{args}}
+
 # Format check, clippy, unit and integration tests (as root)
 test: bundle lint
     cargo test --workspace
