@@ -34,8 +34,8 @@ struct Cli {
     /// Log debug messages too
     #[arg(long, global = true)]
     debug: bool,
-    /// Manage cgroups through systemd (accepted for engines' sake; this
-    /// runtime does not manage cgroups yet, so it has no effect)
+    /// cgroupsPath is systemd's slice:prefix:name (the cgroup is made at
+    /// systemd's path through cgroupfs; systemd is not asked over D-Bus)
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (accepted; rootless containers
@@ -280,9 +280,6 @@ fn main() -> ExitCode {
         eprintln!("opening log file: {e}");
         return ExitCode::FAILURE;
     }
-    if cli.systemd_cgroup {
-        tracing::warn!("--systemd-cgroup: cgroups are not managed by this version; the flag has no effect");
-    }
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -319,6 +316,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
                     preserve_fds: *preserve_fds,
                     no_pivot: *no_pivot,
                     no_new_keyring: *no_new_keyring,
+                    systemd_cgroup: cli.systemd_cgroup,
                 },
             )?;
         }
@@ -353,6 +351,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
                         preserve_fds: *preserve_fds,
                         no_pivot: *no_pivot,
                         no_new_keyring: *no_new_keyring,
+                        systemd_cgroup: cli.systemd_cgroup,
                     },
                     detach: *detach,
                 },

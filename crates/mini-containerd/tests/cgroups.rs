@@ -138,3 +138,34 @@ fn refused_value_is_named_and_cleaned_up() {
     assert!(!cg("cpuset", top).exists(), "cgroup left behind");
     assert!(!cg("memory", top).exists(), "cgroup left behind");
 }
+
+/// `--systemd-cgroup` with systemd's `slice:prefix:name`: the cgroup is
+/// made where systemd would put the scope, and removed with the container.
+#[test]
+fn systemd_cgroup_path_form() {
+    if !v1_host() {
+        return;
+    }
+    let env = Env::new();
+    let name = format!("sd{}", std::process::id());
+    let b = env.bundle("b", &["sleep", "1000"], |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("mctest.slice:mc:{name}"));
+    });
+    let out = env
+        .cmd()
+        .args(["--systemd-cgroup", "create", "--bundle", b.to_str().unwrap(), "c1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let scope = cg("memory", &format!("/mctest.slice/mc-{name}.scope"));
+    assert!(scope.is_dir(), "{} missing", scope.display());
+    env.ok(&["--systemd-cgroup", "delete", "--force", "c1"]);
+    assert!(!scope.exists());
+    assert!(
+        !cg("memory", "/mctest.slice").exists(),
+        "the slice we made is removed too"
+    );
+}

@@ -551,3 +551,85 @@ mod tests {
         assert!(inner_path(Some(Path::new("/")), "/", "c1").is_err());
     }
 }
+
+/// systemd's `slice:prefix:name` form of `linux.cgroupsPath` (used with
+/// `--systemd-cgroup`), as the cgroupfs path systemd would give it:
+/// `system.slice:docker:abc` → `/system.slice/docker-abc.scope`, and a
+/// slice name expands through its parents (`a-b.slice` →
+/// `/a.slice/a-b.slice`), as runc does.
+pub fn systemd_path(spec: &str, id: &str) -> Result<PathBuf, String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (slice, prefix, name) = match parts.as_slice() {
+        [slice, prefix, name] => (*slice, *prefix, *name),
+        _ if spec.is_empty() => ("", "", id),
+        _ => {
+            return Err(format!(
+                "linux.cgroupsPath {spec:?}: expected \"slice:prefix:name\" with --systemd-cgroup"
+            ))
+        }
+    };
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let mut path = expand_slice(slice)?;
+    let name = if name.is_empty() { id } else { name };
+    if name.ends_with(".slice") {
+        // the container's cgroup is a slice of its own, under `slice`
+        path.push(expand_slice(name)?.file_name().map(PathBuf::from).unwrap_or_default());
+    } else {
+        let unit = if prefix.is_empty() {
+            format!("{name}.scope")
+        } else {
+            format!("{prefix}-{name}.scope")
+        };
+        if unit.contains('/') {
+            return Err(format!("linux.cgroupsPath {spec:?}: a unit name cannot contain '/'"));
+        }
+        path.push(unit);
+    }
+    Ok(path)
+}
+
+/// `a-b-c.slice` → `/a.slice/a-b.slice/a-b-c.slice`; `-.slice` is the root.
+fn expand_slice(slice: &str) -> Result<PathBuf, String> {
+    let bad = || format!("linux.cgroupsPath: {slice:?} is not a valid systemd slice name");
+    let stem = slice.strip_suffix(".slice").ok_or_else(bad)?;
+    if stem == "-" {
+        return Ok(PathBuf::from("/"));
+    }
+    if stem.is_empty() || stem.contains('/') || stem.starts_with('-') || stem.ends_with('-') || stem.contains("--") {
+        return Err(bad());
+    }
+    let mut path = PathBuf::from("/");
+    let mut prefix = String::new();
+    for part in stem.split('-') {
+        if !prefix.is_empty() {
+            prefix.push('-');
+        }
+        prefix.push_str(part);
+        path.push(format!("{prefix}.slice"));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod systemd_tests {
+    use super::*;
+
+    #[test]
+    fn slices_and_scopes() {
+        assert_eq!(
+            systemd_path("system.slice:docker:abc", "x").unwrap(),
+            PathBuf::from("/system.slice/docker-abc.scope")
+        );
+        assert_eq!(
+            systemd_path("machine-qemu.slice:libpod:c1", "x").unwrap(),
+            PathBuf::from("/machine.slice/machine-qemu.slice/libpod-c1.scope")
+        );
+        assert_eq!(
+            systemd_path(":mc:", "c7").unwrap(),
+            PathBuf::from("/system.slice/mc-c7.scope")
+        );
+        assert_eq!(systemd_path("-.slice::c1", "x").unwrap(), PathBuf::from("/c1.scope"));
+        assert!(systemd_path("nodots:a:b", "x").is_err());
+        assert!(systemd_path("/abs/path", "x").is_err());
+    }
+}

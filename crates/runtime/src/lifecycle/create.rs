@@ -31,6 +31,8 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// `--systemd-cgroup`: cgroupsPath is systemd's `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 /// A created container whose init is our child. The directory stays locked
@@ -168,7 +170,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     // and everything it forks are accounted and limited from the start, and
     // a cgroup namespace it creates is rooted there.
     info_span!("cgroups").in_scope(|| -> Result<()> {
-        let Some(host) = plan_cgroup(&mut undo.cgroup, &bundle.spec, &opts.id)? else {
+        let Some(host) = plan_cgroup(&mut undo.cgroup, &bundle.spec, &opts.id, opts.systemd_cgroup)? else {
             return Ok(());
         };
         // The plan is saved before any directory exists (see Cgroup::plan).
@@ -316,9 +318,28 @@ fn plan_cgroup(
     cg: &mut crate::cgroups::Cgroup,
     spec: &oci_spec::runtime::Spec,
     id: &str,
+    systemd: bool,
 ) -> Result<Option<crate::cgroups::Host>> {
     use crate::cgroups::{detect, Host};
-    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+    let mut path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    if systemd {
+        // No D-Bus client here: the unit's cgroup is made through cgroupfs
+        // at the path systemd would use, and the log says so.
+        let given = path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let mapped = crate::cgroups::systemd_path(&given, id).map_err(Error::Invalid)?;
+        let running = std::path::Path::new("/run/systemd/system").exists();
+        tracing::info!(
+            "--systemd-cgroup: {given:?} placed at {} through cgroupfs{}",
+            mapped.display(),
+            if running {
+                " (systemd is running but is not told about it)"
+            } else {
+                " (systemd is not running)"
+            }
+        );
+        path = Some(mapped);
+    }
+    let path = path.as_deref();
     let host = detect();
     match &host {
         Host::V1(hierarchies) => cg.plan(hierarchies, path, id).map_err(Error::Invalid)?,

@@ -52,6 +52,7 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
         preserve_fds: opts.create.preserve_fds,
         no_pivot: opts.create.no_pivot,
         no_new_keyring: opts.create.no_new_keyring,
+        systemd_cgroup: opts.create.systemd_cgroup,
         console: match &opts.create.console {
             Some(c) => Some(c.try_clone().context(|| "duplicating the console socket".into())?),
             None => None,
