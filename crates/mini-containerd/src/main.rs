@@ -17,7 +17,8 @@ use logging::LogFormat;
 #[derive(Parser)]
 #[command(
     name = "mini-containerd",
-    version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.0"),
+    version = env!("CARGO_PKG_VERSION"),
+    long_version = long_version(),
     about = "An OCI container runtime, command-line compatible with runc",
     after_help = "Example:\n  mini-containerd run -b bundles/busybox box1"
 )]
@@ -530,6 +531,20 @@ fn write_man_pages(dir: &std::path::Path) -> runtime::Result<()> {
         std::fs::write(dir.join(format!("{name}.1")), out).map_err(io)?;
     }
     Ok(())
+}
+
+/// `--version`: like runc's, the version, commit, OCI spec version and the
+/// libseccomp the binary runs with.
+fn long_version() -> String {
+    let seccomp = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_else(|_| "unknown".into());
+    format!(
+        "{}\ncommit: {}\nspec: {}\nlibseccomp: {seccomp}",
+        env!("CARGO_PKG_VERSION"),
+        env!("MINI_CONTAINERD_COMMIT"),
+        runtime::OCI_SPEC_VERSION
+    )
 }
 
 fn connect(path: Option<&std::path::Path>) -> runtime::Result<Option<std::os::fd::OwnedFd>> {

@@ -183,10 +183,15 @@ fn oom_kill_is_reported_by_events() {
     assert!(saw_oom, "no oom event");
 }
 
-/// Completions for each shell, and man pages for every visible subcommand.
+/// Completions for each shell, man pages for every visible subcommand, and
+/// a `--version` that says what runc's says.
 #[test]
 fn completions_and_man_pages() {
     let env = Env::new();
+    let version = env.ok(&["--version"]);
+    for line in ["mini-containerd ", "commit: ", "spec: 1.", "libseccomp: 2."] {
+        assert!(version.contains(line), "{line:?} missing: {version}");
+    }
     for shell in ["bash", "zsh", "fish"] {
         let out = env.ok(&["completion", shell]);
         assert!(out.contains("mini-containerd") && out.contains("create"), "{shell}");
