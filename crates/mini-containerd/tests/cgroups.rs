@@ -169,3 +169,69 @@ fn systemd_cgroup_path_form() {
         "the slice we made is removed too"
     );
 }
+
+/// cpu quota bites: a busy loop limited to 10% of a CPU gets about that.
+#[test]
+fn cpu_quota_bites() {
+    if !v1_host() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("b", &["sh", "-c", "while :; do :; done"], |c| {
+        c["linux"]["resources"] = json!({"cpu": {"quota": 10000, "period": 100000}});
+    });
+    env.create(&b, "c1");
+    env.ok(&["start", "c1"]);
+    let pid = env.state("c1")["pid"].as_i64().unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = cgroup
+        .lines()
+        .find_map(|l| l.split_once(":cpuacct:").map(|(_, p)| p.to_string()))
+        .unwrap();
+    let usage = || -> u64 {
+        std::fs::read_to_string(cg("cpuacct", &path).join("cpuacct.usage"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (t0, u0) = (std::time::Instant::now(), usage());
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let (elapsed, used) = (t0.elapsed().as_secs_f64(), (usage() - u0) as f64 / 1e9);
+    env.ok(&["delete", "--force", "c1"]);
+    // 10% of a CPU for ~1 s is ~0.1 s; an unlimited loop would take ~1 s.
+    assert!(
+        used > 0.0 && used < 0.4 * elapsed,
+        "used {used:.3} s of CPU in {elapsed:.3} s"
+    );
+}
+
+/// memory.checkBeforeUpdate: update refuses a limit below what is in use.
+#[test]
+fn check_before_update_refuses_a_limit_below_usage() {
+    if !v1_host() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &["sh", "-c", "head -c 8388608 /dev/zero > /dev/shm/fill; sleep 1000"],
+        |_| {},
+    );
+    env.create(&b, "c1");
+    env.ok(&["start", "c1"]);
+    let pid = env.state("c1")["pid"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(format!("/proc/{pid}/root/dev/shm/fill")).map_or(0, |m| m.len()) < 8388608 {
+        assert!(std::time::Instant::now() < deadline, "fill never completed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let file = env.tmp.path().join("r.json");
+    std::fs::write(&file, r#"{"memory": {"limit": 4194304, "checkBeforeUpdate": true}}"#).unwrap();
+    let err = env.fails(&["update", "--resources", file.to_str().unwrap(), "c1"]);
+    assert!(
+        err.contains("checkBeforeUpdate") && err.contains("below the current usage"),
+        "{err}"
+    );
+    env.ok(&["delete", "--force", "c1"]);
+}

@@ -311,6 +311,7 @@ impl Cgroup {
 
     /// Apply `linux.resources`; each refusal names the file and value.
     pub fn apply(&self, resources: &LinuxResources, extra_devices: &[String]) -> Result<(), String> {
+        self.check_before_update(resources)?;
         if self.v2 {
             let dir = self.dir("").ok_or("cgroup: no directory")?;
             let (writes, ignored) = v2::writes(resources)?;
@@ -333,6 +334,31 @@ impl Cgroup {
                 ));
             };
             write(&dir.join(&w.file), &w.value)?;
+        }
+        Ok(())
+    }
+
+    /// `memory.checkBeforeUpdate`: refuse a memory limit below what the
+    /// cgroup already uses, instead of letting the kernel reclaim or OOM-kill.
+    fn check_before_update(&self, resources: &LinuxResources) -> Result<(), String> {
+        let Some(mem) = resources.memory() else { return Ok(()) };
+        let (Some(true), Some(limit)) = (mem.check_before_update(), mem.limit().filter(|l| *l > 0)) else {
+            return Ok(());
+        };
+        let Some(dir) = self.dir("memory") else { return Ok(()) };
+        let file = if self.v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        let usage: i64 = std::fs::read_to_string(dir.join(file))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if limit < usage {
+            return Err(format!(
+                "linux.resources.memory.checkBeforeUpdate: the new limit {limit} is below the current usage {usage}"
+            ));
         }
         Ok(())
     }

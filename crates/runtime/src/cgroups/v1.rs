@@ -165,6 +165,9 @@ pub fn writes(r: &LinuxResources, extra_devices: &[String]) -> Result<Vec<Write>
             ));
         }
     }
+    for (_, line) in rdma_lines(r) {
+        out.push(w("rdma", "rdma.max", line));
+    }
     if let Some(unified) = r.unified() {
         if !unified.is_empty() {
             return Err("linux.resources.unified: cgroup v2 keys cannot be set on a cgroup v1 host".into());
@@ -186,6 +189,29 @@ pub fn writes(r: &LinuxResources, extra_devices: &[String]) -> Result<Vec<Write>
         }
     }
     Ok(out)
+}
+
+/// `linux.resources.rdma` as rdma.max lines (same format on v1 and v2):
+/// `mlx5_1 hca_handle=3 hca_object=10000`, `max` where a field is unset.
+pub fn rdma_lines(r: &LinuxResources) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = r
+        .rdma()
+        .iter()
+        .flatten()
+        .map(|(device, limits)| {
+            let n = |v: Option<u32>| v.map_or("max".to_string(), |v| v.to_string());
+            (
+                device.clone(),
+                format!(
+                    "{device} hca_handle={} hca_object={}",
+                    n(limits.hca_handles()),
+                    n(limits.hca_objects())
+                ),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// A device rule as a line for devices.allow or devices.deny.
@@ -261,6 +287,21 @@ mod tests {
         assert!(got.iter().any(|w| w.value == "c 1:3 rwm"));
         assert!(
             device_rule(&serde_json::from_value(serde_json::json!({"allow": true, "access": "x"})).unwrap()).is_err()
+        );
+    }
+
+    #[test]
+    fn rdma_lines() {
+        let r = resources(
+            serde_json::json!({"rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}, "mlx4_0": {"hcaHandles": 2}}}),
+        );
+        let got: Vec<String> = writes(&r, &[]).unwrap().into_iter().map(|w| w.value).collect();
+        assert_eq!(
+            got,
+            [
+                "mlx4_0 hca_handle=2 hca_object=max",
+                "mlx5_1 hca_handle=3 hca_object=10000"
+            ]
         );
     }
 

@@ -144,6 +144,9 @@ pub fn writes(r: &LinuxResources) -> Result<(Vec<Write>, Vec<&'static str>), Str
     if r.network().is_some() {
         ignored.push("linux.resources.network (net_cls/net_prio are v1 only)");
     }
+    for (_, line) in super::v1::rdma_lines(r) {
+        out.push(w("rdma.max", line));
+    }
     if let Some(unified) = r.unified() {
         let mut keys: Vec<_> = unified.keys().collect();
         keys.sort();
