@@ -321,3 +321,22 @@ fn tmpcopyup_copies_what_the_tmpfs_covers() {
         "wrote through to the rootfs"
     );
 }
+
+/// config-linux.md "Rootfs Mount Propagation": `shared` puts the
+/// container's root mount in a peer group of its own.
+#[test]
+fn rootfs_propagation_shared() {
+    let env = Env::new();
+    let b = env.bundle("b", &["sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo"], |c| {
+        c["linux"]["rootfsPropagation"] = json!("shared");
+    });
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("shared:"), "{out}");
+    let b = env.bundle("b2", &["sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo"], |c| {
+        c["linux"]["rootfsPropagation"] = json!("private");
+    });
+    let (code, out, err) = env.run(&b, "c2");
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("shared:") && !out.contains("master:"), "{out}");
+}

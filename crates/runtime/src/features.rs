@@ -86,7 +86,7 @@ pub const COVERAGE: &[Field] = &[
     f("linux.resources.rdma", Supported, "rdma.max on v1 and v2 (an error where the controller is missing)", "cgroups v1.rs unit tests"),
     f("linux.resources.devices", Supported, "v1 devices.allow/deny; v2 an eBPF program attached to the cgroup; runc's default nodes allowed", "cgroups::device_rules_bite; just test-cgroup2"),
     f("linux.resources.unified", Supported, "v2 key/values written verbatim; refused on v1", "just test-cgroup2"),
-    f("linux.rootfsPropagation", Partial, "applied to / before the mounts; shared rootfs propagation after pivot_root: issue 4", ""),
+    f("linux.rootfsPropagation", Supported, "applied to / before the mounts (so nothing propagates back to the host), the parent of the rootfs made private, and the container's / given the propagation after pivot_root", "config_linux::rootfs_propagation_shared; hardening::rshared_rootfs_propagation_leaks_nothing"),
     f("linux.seccomp", Supported, "libseccomp: every action (SCMP_ACT_NOTIFY sends the notify fd and the container process state to listenerPath; for exec the state's pid is the container's init), every operator, architectures, flags; unknown syscall names skipped", "seccomp::*; conformance:linux.seccomp"),
     f("linux.sysctl", Supported, "only keys of namespaces the container creates", "config_linux::sysctl_is_applied"),
     f("linux.maskedPaths", Supported, "files behind the checked /dev/null, directories behind a read-only tmpfs", "conformance:linux.maskedPaths"),

@@ -179,6 +179,7 @@ fn setup(
     } else {
         rootfs::pivot_root(&boot.rootfs)?;
     }
+    rootfs::set_root_propagation(spec)?;
     // Before maskedPaths/readonlyPaths make /proc/sys read-only.
     sysctl::apply(spec)?;
     rootfs::mask_and_protect(spec)?;

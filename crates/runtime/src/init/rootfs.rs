@@ -630,6 +630,23 @@ pub fn pivot_root(rootfs: &Path) -> Res<()> {
     result
 }
 
+/// `linux.rootfsPropagation` for the container's own `/` (config-linux.md
+/// "Rootfs Mount Propagation"): before pivot_root the host's mounts were
+/// made to stop propagating out; now the new root gets the asked-for kind,
+/// e.g. `shared` puts it in a new peer group for nested containers.
+pub fn set_root_propagation(spec: &Spec) -> Res<()> {
+    let Some(name) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().clone()) else {
+        return Ok(());
+    };
+    if name.is_empty() {
+        return Ok(());
+    }
+    let flags = mount_opts::propagation(&name)
+        .ok_or_else(|| format!("linux.rootfsPropagation: unknown propagation {name:?}"))?;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .map_err(fail(format!("making / {name} (linux.rootfsPropagation)")))
+}
+
 /// `--no-pivot`: move the rootfs mount onto `/` and chroot into it. Weaker
 /// than pivot_root (the old root stays reachable to a process that can
 /// escape a chroot), but works where pivot_root cannot (rootfs on ramfs).
