@@ -340,3 +340,49 @@ fn rootfs_propagation_shared() {
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("shared:") && !out.contains("master:"), "{out}");
 }
+
+/// config.md "Mounts" uidMappings/gidMappings: an id-mapped bind mount shows
+/// the host's owners shifted by the mapping, nothing chown'ed on disk; in a
+/// container whose user namespace has the same mapping, host root's files
+/// are the container root's.
+#[test]
+fn id_mapped_bind_mount() {
+    let env = Env::new();
+    let src = env.tmp.path().join("shared");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "hello").unwrap();
+    let map = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    let mount = json!({"destination": "/mnt", "type": "bind", "source": src.display().to_string(),
+                       "options": ["rbind"], "uidMappings": map, "gidMappings": map});
+    let b = env.bundle("b", &["stat", "-c", "%u:%g", "/mnt/f"], |c| {
+        c["mounts"].as_array_mut().unwrap().push(mount.clone());
+    });
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "300000:300000");
+    let b = env.bundle("b2", &["stat", "-c", "%u:%g", "/mnt/f"], |c| {
+        c["mounts"].as_array_mut().unwrap().push(mount.clone());
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map.clone();
+    });
+    let (code, out, err) = env.run(&b, "c2");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "0:0");
+    let meta = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(src.join("f")).unwrap());
+    assert_eq!(meta, 0, "nothing chown'ed on disk");
+    // only bind mounts can be id-mapped
+    let b = env.bundle("b3", &["true"], |c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs",
+            "uidMappings": map, "gidMappings": map}));
+    });
+    let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), "c3"]);
+    assert!(err.contains("bind mount"), "{err}");
+    assert!(env.ids().is_empty());
+}

@@ -49,7 +49,7 @@ pub const COVERAGE: &[Field] = &[
     f("mounts", Supported, "bind/rbind, proc, sysfs, tmpfs, devpts, mqueue, cgroup (v1 hierarchies bound read-only), propagation flags; destinations resolved with openat2(RESOLVE_IN_ROOT)", "security::mount_destination_symlink_stays_inside; conformance:mounts.*"),
     f("mounts[].options (recursive rro, rnosuid, rnoatime …)", Supported, "mount_setattr(AT_RECURSIVE)", "config_linux::recursive_read_only_bind"),
     f("mounts[].options (tmpcopyup)", Supported, "runc extension: a tmpfs starts with a copy of what it covers (podman --read-only, --tmpfs)", "config_linux::tmpcopyup_copies_what_the_tmpfs_covers; just engines"),
-    f("mounts[].uidMappings/gidMappings", Unsupported, "id-mapped mounts: issue 4", ""),
+    f("mounts[].uidMappings/gidMappings", Supported, "id-mapped bind mounts: the runtime makes a detached copy with the mapping (open_tree + mount_setattr), the init attaches it (move_mount); works in a user-namespaced container", "config_linux::id_mapped_bind_mount"),
     f("process.terminal", Supported, "pty on the container's devpts, master sent over --console-socket (runc's protocol); run without a socket proxies its own terminal; /dev/console bound to the slave", "terminal::console_socket_terminal; terminal::run_proxies_the_terminal; terminal::exec_with_a_terminal"),
     f("process.consoleSize", Supported, "TIOCSWINSZ on the master", "terminal::console_socket_terminal"),
     f("process.cwd", Supported, "absolute; created when missing", "lifecycle::process_env_cwd_and_user"),
@@ -183,7 +183,7 @@ pub fn features() -> Value {
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },
             "intelRdt": { "enabled": false },
-            "mountExtensions": { "idmap": { "enabled": false } },
+            "mountExtensions": { "idmap": { "enabled": true } },
             "netDevices": { "enabled": false }
         },
         "annotations": {

@@ -12,6 +12,7 @@ pub mod console;
 pub mod error;
 pub mod features;
 pub mod hooks;
+pub mod idmap;
 pub mod init;
 pub mod lifecycle;
 pub mod process;

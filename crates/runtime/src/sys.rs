@@ -343,6 +343,65 @@ pub fn mount_setattr_recursive(fd: RawFd, attr: &MountAttr) -> Result<(), Errno>
     Errno::result(ret).map(drop)
 }
 
+/// open_tree(2) and move_mount(2): the same number on every architecture.
+const SYS_OPEN_TREE: libc::c_long = 428;
+const SYS_MOVE_MOUNT: libc::c_long = 429;
+
+/// `open_tree(path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC [| AT_RECURSIVE])`:
+/// a detached copy of the mount (tree) at `path`, to change and attach.
+pub fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let path = path_cstring(path)?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: a valid NUL-terminated path and plain flags.
+    let ret = unsafe { libc::syscall(SYS_OPEN_TREE, libc::AT_FDCWD, path.as_ptr(), flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// `move_mount(tree, "", target, "", F_EMPTY_PATH | T_EMPTY_PATH)`: attach a
+/// detached mount onto the object `target` refers to.
+pub fn move_mount_onto(tree: &OwnedFd, target: &OwnedFd) -> Result<(), Errno> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x04;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: two open fds, two empty NUL-terminated paths, plain flags.
+    let ret = unsafe {
+        libc::syscall(
+            SYS_MOVE_MOUNT,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], attr)`.
+pub fn mount_setattr(fd: RawFd, attr: &MountAttr, recursive: bool) -> Result<(), Errno> {
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: an empty NUL-terminated path, and a valid mount_attr whose
+    // size is passed with it; the kernel only reads it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// `struct sched_attr` (SCHED_ATTR_SIZE_VER0, 48 bytes) for sched_setattr(2).
 #[repr(C)]
 pub struct SchedAttr {

@@ -250,13 +250,19 @@ pub fn mount_all(root: &Root, spec: &Spec, bundle: &Path) -> Res<()> {
             ns.iter()
                 .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup)
         });
-    for m in spec.mounts().iter().flatten() {
-        mount_one(root, m, bundle, cgroupns)?;
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        // An id-mapped mount arrives ready-made from the runtime.
+        let idmapped = if crate::idmap::wants_idmap(m) {
+            super::inherited_fd_if_any(&crate::idmap::env_name(i))?
+        } else {
+            None
+        };
+        mount_one(root, m, bundle, cgroupns, idmapped)?;
     }
     Ok(())
 }
 
-fn mount_one(root: &Root, m: &Mount, bundle: &Path, cgroupns: bool) -> Res<()> {
+fn mount_one(root: &Root, m: &Mount, bundle: &Path, cgroupns: bool, idmapped: Option<OwnedFd>) -> Res<()> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let mut opts = mount_opts::parse(m.options().as_deref().unwrap_or(&[]));
@@ -285,14 +291,18 @@ fn mount_one(root: &Root, m: &Mount, bundle: &Path, cgroupns: bool) -> Res<()> {
         } else {
             root.ensure_file(dest)?
         };
-        mount(
-            Some(&source),
-            &fd_path(&target),
-            None::<&str>,
-            opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
-            None::<&str>,
-        )
-        .map_err(fail(step(&format!("bind from {}", source.display()))))?;
+        match idmapped {
+            Some(tree) => sys::move_mount_onto(&tree, &target)
+                .map_err(fail(step(&format!("attach id-mapped {}", source.display()))))?,
+            None => mount(
+                Some(&source),
+                &fd_path(&target),
+                None::<&str>,
+                opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+                None::<&str>,
+            )
+            .map_err(fail(step(&format!("bind from {}", source.display()))))?,
+        }
         let remount = opts.bind_remount_flags();
         if !remount.is_empty() {
             // The fd still names the directory *under* the new mount: reopen

@@ -122,11 +122,14 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     let listener = seccomp_listener(&bundle.spec)?;
     let mut spawn = init_spawn(bundle, fifo_fd)?;
     if let Some(l) = listener {
-        spawn.inherit.push((crate::init::seccomp::LISTENER_FD_ENV, l));
+        spawn.inherit.push((crate::init::seccomp::LISTENER_FD_ENV.into(), l));
     }
     spawn.preserve_fds = preserve_fds;
     if let Some(c) = console {
-        spawn.inherit.push((crate::console::CONSOLE_FD_ENV, c));
+        spawn.inherit.push((crate::console::CONSOLE_FD_ENV.into(), c));
+    }
+    for (index, tree) in crate::idmap::prepare_mounts(&bundle.spec, &bundle.dir).map_err(Error::Invalid)? {
+        spawn.inherit.push((crate::idmap::env_name(index), tree));
     }
     crate::init::namespaces::join_in_runtime(&bundle.spec).map_err(Error::Invalid)?;
     let (mut sock, child_sock) = UnixStream::pair().context(|| "socketpair for the sync channel".into())?;
@@ -407,7 +410,7 @@ fn init_spawn(bundle: &Bundle, fifo: std::os::fd::OwnedFd) -> Result<InitSpawn> 
         clone_flags: CloneFlags::empty(),
         join_pid_ns: None,
         preserve_fds: 0,
-        inherit: vec![(crate::process::channel::FIFO_FD_ENV, fifo)],
+        inherit: vec![(crate::process::channel::FIFO_FD_ENV.into(), fifo)],
     };
     if new_user_namespace(&bundle.spec) {
         spawn.clone_flags |= CloneFlags::CLONE_NEWUSER;

@@ -78,8 +78,10 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         preserve_fds: opts.preserve_fds,
         inherit: console
             .into_iter()
-            .map(|c| (crate::console::CONSOLE_FD_ENV, c))
-            .chain(super::create::seccomp_listener(&spec)?.map(|l| (crate::init::seccomp::LISTENER_FD_ENV, l)))
+            .map(|c| (crate::console::CONSOLE_FD_ENV.to_string(), c))
+            .chain(
+                super::create::seccomp_listener(&spec)?.map(|l| (crate::init::seccomp::LISTENER_FD_ENV.to_string(), l)),
+            )
             .collect(),
     };
     let helper =

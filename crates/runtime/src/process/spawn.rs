@@ -32,7 +32,7 @@ pub struct InitSpawn {
     pub preserve_fds: u32,
     /// Fds the init inherits, each named to it by an environment variable:
     /// exec.fifo (`create`), the console socket (`--console-socket`).
-    pub inherit: Vec<(&'static str, OwnedFd)>,
+    pub inherit: Vec<(String, OwnedFd)>,
 }
 
 /// The binary the init runs from: our own, but never writable from inside
@@ -147,7 +147,7 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream, parent_sock: &UnixS
         .map(|(var, f)| CString::new(format!("{var}={}", f.as_raw_fd())).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut envp: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k != INIT_FD_ENV && !spawn.inherit.iter().any(|(var, _)| k == var))
+        .filter(|(k, _)| k != INIT_FD_ENV && !spawn.inherit.iter().any(|(var, _)| k.as_os_str() == var.as_str()))
         .filter_map(|(k, v)| {
             use std::os::unix::ffi::OsStrExt;
             let mut kv = k.as_bytes().to_vec();
