@@ -100,6 +100,26 @@ bench *args: bundle
     cargo build -q --release -p bench
     target/release/bench --mini target/release/mini-containerd --rootfs {{rootfs}} --out target/bench/latest.md {{args}}
 
+# Run every example bundle in bundles/examples and check its output (docs/examples.md)
+examples: build bundle
+    #!/usr/bin/env bash
+    set -uo pipefail
+    bin=$(pwd)/{{bin}}; root=$(mktemp -d /tmp/mc-examples.XXXXXX); passed=0; failed=0
+    trap 'rm -rf "$root"' EXIT
+    for dir in bundles/examples/*/; do
+        name=$(basename "$dir")
+        out=$("$bin" --root "$root" run --bundle "$dir" "ex-$name" </dev/null 2>&1)
+        ok=1
+        while IFS= read -r want; do
+            [ -z "$want" ] && continue
+            printf '%s' "$out" | grep -qF -- "$(printf '%b' "$want")" || ok=0
+        done < "$dir/expect"
+        if [ $ok = 1 ]; then passed=$((passed + 1)); echo "ok - $name"
+        else failed=$((failed + 1)); echo "not ok - $name"; printf '%s\n' "$out" | sed 's/^/    /'; fi
+    done
+    echo "examples: $passed passed, $failed failed"
+    [ $failed = 0 ]
+
 # Format check, clippy, unit and integration tests (as root)
 test: bundle lint
     cargo test --workspace
