@@ -4,7 +4,7 @@
 # Tools the harness needs from Debian, by command.
 engines_install_deps() {
     local missing=() pkg
-    for pkg in podman conmon containerd umoci skopeo busybox-static python3 bsdutils; do
+    for pkg in podman conmon containerd docker.io umoci skopeo busybox-static python3 bsdutils; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -147,7 +147,7 @@ leftover_processes() {
         root=$(readlink "$p/root" 2>/dev/null) || continue
         cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
         case "$root $cmd" in
-        *"$T"*) case "$cmd" in *containerd\ --config*) continue ;; esac
+        *"$T"*) case "$cmd" in *containerd\ --config* | *dockerd\ --config-file*) continue ;; esac
             echo "leftover process ${p#/proc/}: root=$root cmd=$cmd"; found=1 ;;
         esac
     done

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Engine harness: runs podman and containerd (ctr) privately on top of
+# Engine harness: runs podman, containerd (ctr) and docker privately on top of
 # mini-containerd and of runc, the same checks against both, and prints a
 # check x runtime table. See README.md in this directory.
 #
-# usage: tests/engines/run.sh [--engine podman|containerd|all] [--runtime mini|runc|both] [--keep]
+# usage: tests/engines/run.sh [--engine podman|containerd|docker|all] [--runtime mini|runc|both] [--keep]
 # env:   MINI=path to the runtime binary (default target/debug/mini-containerd)
 set -uo pipefail
 ENGINES_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -11,7 +11,7 @@ REPO=$(cd "$ENGINES_DIR/../.." && pwd)
 export ENGINES_DIR
 . "$ENGINES_DIR/lib.sh"
 
-engines=(podman containerd)
+engines=(podman containerd docker)
 runtimes=(runc mini)
 keep=
 while [ $# -gt 0 ]; do
@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
     --engine) [ "$2" = all ] || engines=("$2"); shift 2 ;;
     --runtime) [ "$2" = both ] || runtimes=("$2"); shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: $0 [--engine podman|containerd|all] [--runtime mini|runc|both] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--engine podman|containerd|docker|all] [--runtime mini|runc|both] [--keep]" >&2; exit 2 ;;
     esac
 done
 [ "$(id -u)" = 0 ] || { echo "engines: run as root" >&2; exit 2; }
