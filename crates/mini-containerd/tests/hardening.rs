@@ -209,3 +209,46 @@ fn rshared_rootfs_propagation_leaks_nothing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout, "inside-ok\n0\n", "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A read-only or full `--root`: create fails with a clear error, and
+/// leaves no partial state and no process.
+#[test]
+fn readonly_and_full_state_root() {
+    let env = Env::new();
+    let b = env.bundle("b", &["sleep", "1000"], |_| {});
+    for (name, options) in [("ro", "ro,size=1m"), ("full", "size=16k")] {
+        let dir = env.tmp.path().join(format!("root-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        if name == "full" {
+            // fill it, leaving no room for a state directory's files
+            let _ = std::fs::write(dir.join("filler"), vec![0u8; 64 * 1024]);
+        }
+        let out = std::process::Command::new(BIN)
+            .arg("--root")
+            .arg(&dir)
+            .args(["create", "--bundle", b.to_str().unwrap(), "c1"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "filler")
+            .collect();
+        let _ = std::process::Command::new("umount").arg(&dir).status();
+        assert!(!out.status.success(), "{name}: create succeeded");
+        assert!(
+            err.contains("Read-only file system") || err.contains("No space left on device"),
+            "{name}: {err}"
+        );
+        assert!(left.is_empty(), "{name}: left {left:?}");
+    }
+}

@@ -113,10 +113,11 @@ pub fn writes(r: &LinuxResources, extra_devices: &[String]) -> Result<Vec<Write>
         out.push(w("pids", "pids.max", value));
     }
     if let Some(bio) = r.block_io() {
-        if let Some(weight) = bio.weight() {
+        // 0 means "not set" (docker puts it in every config), as in runc.
+        if let Some(weight) = bio.weight().filter(|w| *w != 0) {
             out.push(w("blkio", "blkio.weight", weight));
         }
-        if let Some(weight) = bio.leaf_weight() {
+        if let Some(weight) = bio.leaf_weight().filter(|w| *w != 0) {
             out.push(w("blkio", "blkio.leaf_weight", weight));
         }
         for d in bio.weight_device().iter().flatten() {
@@ -303,6 +304,12 @@ mod tests {
                 "mlx5_1 hca_handle=3 hca_object=10000"
             ]
         );
+    }
+
+    #[test]
+    fn zero_weights_are_unset() {
+        let r = resources(serde_json::json!({"blockIO": {"weight": 0, "leafWeight": 0}}));
+        assert!(writes(&r, &[]).unwrap().is_empty());
     }
 
     #[test]

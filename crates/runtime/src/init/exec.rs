@@ -206,7 +206,12 @@ pub fn find_executable(arg0: &str, path_var: &str, cwd: &Path) -> Result<PathBuf
 }
 
 fn check_executable(p: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    // Engines map these texts to exit codes (docker's client matches
+    // "no such file or directory", lowercase, to 127), as runc words them.
+    let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{}: no such file or directory", p.display()),
+        _ => format!("{}: {e}", p.display()),
+    })?;
     if meta.is_dir() {
         // "permission denied", as execve's EACCES reads: engines map that
         // text to exit status 126 (found but not runnable).
