@@ -83,9 +83,22 @@ pub fn detect() -> Host {
     }
 }
 
-/// The v1 hierarchies holding controllers we manage.
-pub fn hierarchies(mountinfo: &str, own: &str) -> Vec<Hierarchy> {
-    let mut out: Vec<Hierarchy> = Vec::new();
+/// A mounted cgroup v1 hierarchy, paired with our cgroup in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Mount {
+    pub mountpoint: PathBuf,
+    /// The mount's root within the hierarchy (mountinfo field 4).
+    pub mount_root: String,
+    /// Our cgroup in the hierarchy (/proc/self/cgroup).
+    pub cg_path: String,
+    /// `cpu,cpuacct`, `name=systemd`: the names /proc/self/cgroup gives it.
+    pub names: String,
+}
+
+/// Every v1 hierarchy mounted here, from `/proc/self/mountinfo` and
+/// `/proc/self/cgroup` (`N:controllers:/path`), named ones included.
+pub fn v1_mounts(mountinfo: &str, own: &str) -> Vec<V1Mount> {
+    let mut out = Vec::new();
     for line in mountinfo.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
             continue;
@@ -95,30 +108,47 @@ pub fn hierarchies(mountinfo: &str, own: &str) -> Vec<Hierarchy> {
             continue;
         }
         let super_opts = post.nth(1).unwrap_or("");
-        let controllers: Vec<String> = super_opts
-            .split(',')
-            .filter(|o| CONTROLLERS.contains(o))
-            .map(String::from)
-            .collect();
-        let Some(mountpoint) = pre.split_whitespace().nth(4) else {
+        let mut pre = pre.split_whitespace();
+        let (Some(mount_root), Some(mountpoint)) = (pre.nth(3), pre.next()) else {
             continue;
         };
+        for entry in own.lines() {
+            let mut parts = entry.splitn(3, ':');
+            let (_, names, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+            if names.is_empty() {
+                continue;
+            }
+            if names.split(',').all(|c| super_opts.split(',').any(|o| o == c)) {
+                out.push(V1Mount {
+                    mountpoint: PathBuf::from(mountpoint),
+                    mount_root: mount_root.to_string(),
+                    cg_path: path.to_string(),
+                    names: names.to_string(),
+                });
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The v1 hierarchies holding controllers we manage (each once).
+pub fn hierarchies(mountinfo: &str, own: &str) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for m in v1_mounts(mountinfo, own) {
+        let controllers: Vec<String> = m
+            .names
+            .split(',')
+            .filter(|c| CONTROLLERS.contains(c))
+            .map(String::from)
+            .collect();
         if controllers.is_empty() || out.iter().any(|h| h.controllers == controllers) {
             continue;
         }
-        let own_path = own
-            .lines()
-            .find_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-                (ctrls.split(',').collect::<Vec<_>>() == controllers.iter().map(String::as_str).collect::<Vec<_>>())
-                    .then(|| path.to_string())
-            })
-            .unwrap_or_else(|| "/".into());
         out.push(Hierarchy {
-            mountpoint: PathBuf::from(mountpoint),
+            mountpoint: m.mountpoint,
             controllers,
-            own: own_path,
+            own: m.cg_path,
         });
     }
     out
@@ -548,6 +578,31 @@ fn fill_cpuset(mountpoint: &Path, leaf: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_mounts_pair_names_with_paths() {
+        let own = "12:pids:/user.slice\n3:cpu:/a\n1:name=systemd:/init.scope\n0::/x\n";
+        let mi = "30 25 0:26 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu\n\
+                  31 25 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
+                  32 25 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+                  33 25 0:29 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        let got: Vec<(PathBuf, String, String)> = v1_mounts(mi, own)
+            .into_iter()
+            .map(|h| (h.mountpoint, h.cg_path, h.names))
+            .collect();
+        let h = |m: &str, p: &str, c: &str| (PathBuf::from(m), p.to_string(), c.to_string());
+        assert_eq!(
+            got,
+            vec![
+                h("/sys/fs/cgroup/cpu", "/a", "cpu"),
+                h("/sys/fs/cgroup/pids", "/user.slice", "pids"),
+                h("/sys/fs/cgroup/systemd", "/init.scope", "name=systemd"),
+            ]
+        );
+        // A mount that shows only a subtree: its root is in field 4.
+        let nested = "40 25 0:26 /a /sys/fs/cgroup/cpu ro - cgroup cgroup rw,cpu\n";
+        assert_eq!(v1_mounts(nested, own)[0].mount_root, "/a");
+    }
 
     #[test]
     fn hierarchies_of_a_hybrid_host() {

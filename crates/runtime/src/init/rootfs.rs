@@ -437,20 +437,20 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOptions, cgroupns: bool) -
     let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("reading /proc/self/cgroup: {e}"))?;
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("reading /proc/self/mountinfo: {e}"))?;
-    for h in v1_hierarchies(&own, &mountinfo) {
+    for h in crate::cgroups::v1_mounts(&mountinfo, &own) {
         let Some(name) = h.mountpoint.file_name() else {
             continue;
         };
         let sub = dest.join(name);
         let sub_fd = root.mkdir_all(&sub)?;
         if cgroupns {
-            let step = format!("mount cgroup ({}) on {}", h.controllers, sub.display());
+            let step = format!("mount cgroup ({}) on {}", h.names, sub.display());
             mount(
                 Some("cgroup"),
                 &fd_path(&sub_fd),
                 Some("cgroup"),
                 flags,
-                Some(h.controllers.as_str()),
+                Some(h.names.as_str()),
             )
             .map_err(fail(&step))?;
             continue;
@@ -481,56 +481,6 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOptions, cgroupns: bool) -
     )
     .map_err(fail(format!("remounting {} read-only", dest.display())))?;
     Ok(())
-}
-
-/// One cgroup v1 hierarchy as we see it.
-#[derive(Debug, PartialEq, Eq)]
-struct Hierarchy {
-    mountpoint: PathBuf,
-    /// The mount's root within the hierarchy (mountinfo field 4).
-    mount_root: String,
-    /// Our cgroup in the hierarchy (/proc/self/cgroup).
-    cg_path: String,
-    /// `cpu,cpuacct`, `name=systemd`: the options that name it.
-    controllers: String,
-}
-
-/// Pair each v1 hierarchy's mount with our cgroup in it, from
-/// `/proc/self/cgroup` (`N:controllers:/path`) and `/proc/self/mountinfo`.
-fn v1_hierarchies(own: &str, mountinfo: &str) -> Vec<Hierarchy> {
-    let mut out = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut post = post.split_whitespace();
-        if post.next() != Some("cgroup") {
-            continue;
-        }
-        let super_opts = post.nth(1).unwrap_or("");
-        let mut pre = pre.split_whitespace();
-        let (Some(mount_root), Some(mountpoint)) = (pre.nth(3), pre.next()) else {
-            continue;
-        };
-        for entry in own.lines() {
-            let mut parts = entry.splitn(3, ':');
-            let (_, controllers, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-            if controllers.is_empty() {
-                continue;
-            }
-            let all_in = controllers.split(',').all(|c| super_opts.split(',').any(|o| o == c));
-            if all_in {
-                out.push(Hierarchy {
-                    mountpoint: PathBuf::from(mountpoint),
-                    mount_root: mount_root.to_string(),
-                    cg_path: path.to_string(),
-                    controllers: controllers.to_string(),
-                });
-                break;
-            }
-        }
-    }
-    out
 }
 
 /// The devices every container gets (config-linux.md "Default Devices").
@@ -792,31 +742,6 @@ fn remount_readonly(fd: &OwnedFd) -> Result<(), Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hierarchies_pair_controllers_with_paths() {
-        let own = "12:pids:/user.slice\n3:cpu:/a\n1:name=systemd:/init.scope\n0::/x\n";
-        let mi = "30 25 0:26 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu\n\
-                  31 25 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
-                  32 25 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
-                  33 25 0:29 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
-        let got: Vec<(PathBuf, String, String)> = v1_hierarchies(own, mi)
-            .into_iter()
-            .map(|h| (h.mountpoint, h.cg_path, h.controllers))
-            .collect();
-        let h = |m: &str, p: &str, c: &str| (PathBuf::from(m), p.to_string(), c.to_string());
-        assert_eq!(
-            got,
-            vec![
-                h("/sys/fs/cgroup/cpu", "/a", "cpu"),
-                h("/sys/fs/cgroup/pids", "/user.slice", "pids"),
-                h("/sys/fs/cgroup/systemd", "/init.scope", "name=systemd"),
-            ]
-        );
-        // A mount that shows only a subtree: its root is in field 4.
-        let nested = "40 25 0:26 /a /sys/fs/cgroup/cpu ro - cgroup cgroup rw,cpu\n";
-        assert_eq!(v1_hierarchies(own, nested)[0].mount_root, "/a");
-    }
 
     #[test]
     fn the_parent_mount_is_the_longest_prefix() {
