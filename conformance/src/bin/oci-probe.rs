@@ -7,6 +7,8 @@
 //!
 //! Modes (the first argument):
 //!   report [--path P]... [--sysctl KEY]...   print what the process sees, exit 0
+//!                                            (also uname's machine, scheduling
+//!                                            policy, nice, I/O priority, CPU affinity)
 //!   exit CODE                                exit with CODE
 //!   sleep SECS                               sleep, then exit 0
 //!   touch FILE [SECS]                        create FILE, then sleep SECS (default 0)
@@ -162,6 +164,9 @@ fn report(args: &[String]) -> Value {
     );
     r.insert("processes".into(), processes());
     r.insert("devices".into(), devices());
+    r.insert("machine".into(), json!(uname_machine()));
+    r.insert("cpus_allowed_list".into(), json!(status.get("Cpus_allowed_list")));
+    r.insert("sched".into(), sched());
     r.insert("apparmor".into(), json!(read_trim("/proc/self/attr/apparmor/current")));
     r.insert(
         "paths".into(),
@@ -182,6 +187,42 @@ fn report(args: &[String]) -> Value {
         ),
     );
     Value::Object(r)
+}
+
+/// `uname(2)`'s machine field: what `linux.personality` changes.
+fn uname_machine() -> Option<String> {
+    // SAFETY: uname fills the zeroed struct; its fields are NUL-terminated.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    let bytes: Vec<u8> = u.machine.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Scheduling as the kernel reports it for this process: the policy
+/// number (`sched_getscheduler`), the nice value, the real-time priority,
+/// and the I/O priority split into class and level (`ioprio_get`).
+fn sched() -> Value {
+    // SAFETY: plain syscalls on the calling process; no pointers but `param`.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    let mut param = libc::sched_param { sched_priority: 0 };
+    let prio_ok = unsafe { libc::sched_getparam(0, &mut param) } == 0;
+    // getpriority may legitimately return -1: clear errno first.
+    let nice = unsafe {
+        *libc::__errno_location() = 0;
+        let n = libc::getpriority(libc::PRIO_PROCESS, 0);
+        (*libc::__errno_location() == 0).then_some(n)
+    };
+    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+    let ioprio = unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0 as libc::c_long) };
+    json!({
+        "policy": (policy >= 0).then_some(policy),
+        "priority": prio_ok.then_some(param.sched_priority),
+        "nice": nice,
+        "ioprio_class": (ioprio >= 0).then_some(ioprio >> 13),
+        "ioprio_level": (ioprio >= 0).then_some(ioprio & 0x1fff),
+    })
 }
 
 fn read_trim(path: &str) -> Option<String> {

@@ -123,6 +123,27 @@ pub fn tests() -> Vec<Test> {
             pids,
         ),
         t(
+            "linux.personality",
+            "config-linux.md#personality",
+            "domain (string, REQUIRED) - the execution domain. ... LINUX32 will set the uname system call to show a \
+           32 bit CPU type, such as i686.",
+            personality,
+        ),
+        t(
+            "linux.timeOffsets",
+            "config-linux.md#offset-for-time-namespace",
+            "timeOffsets (object, OPTIONAL) sets the offset for Time Namespace. The name of the clock is the entry key \
+           (boottime +1000000 s: /proc/uptime inside is the host's plus the offset).",
+            time_offsets,
+        ),
+        t(
+            "linux.rootfsPropagation",
+            "config-linux.md#rootfs-mount-propagation",
+            "rootfsPropagation (string, OPTIONAL) sets the rootfs's mount propagation. shared: the rootfs mount \
+           belongs to a new peer group (private: in none).",
+            rootfs_propagation,
+        ),
+        t(
             "linux.seccomp",
             "config-linux.md#seccomp",
             "Seccomp provides application sandboxing mechanism in the Linux kernel (a rule's action is applied).",
@@ -484,5 +505,83 @@ fn seccomp(ctx: &mut Ctx) -> TResult {
         "getcwd was not blocked by the filter (cwd {cwd:?})"
     );
     let _ = Duration::ZERO;
+    Ok(())
+}
+
+fn personality(ctx: &mut Ctx) -> TResult {
+    let r = ctx.run_probe(&probe_report(&[]))?;
+    let native = r["machine"].clone();
+    let mut cfg = probe_report(&[]);
+    set(&mut cfg, "linux/personality", json!({"domain": "LINUX32"}));
+    let r = ctx.run_probe(&cfg)?;
+    let m = r["machine"].as_str().unwrap_or("");
+    ensure!(
+        matches!(
+            m,
+            "i386" | "i486" | "i586" | "i686" | "armv7l" | "armv8l" | "ppc" | "s390" | "mips"
+        ),
+        "uname machine is {:?} with LINUX32 (without: {native})",
+        r["machine"]
+    );
+    Ok(())
+}
+
+fn uptime(s: &str) -> Option<f64> {
+    s.split_whitespace().next()?.parse().ok()
+}
+
+fn time_offsets(ctx: &mut Ctx) -> TResult {
+    const OFFSET: f64 = 1_000_000.0;
+    let mut cfg = probe_report(&["--path", "/proc/uptime"]);
+    set_namespaces(&mut cfg, &["pid", "network", "ipc", "uts", "mount", "time"]);
+    set(
+        &mut cfg,
+        "linux/timeOffsets",
+        json!({"boottime": {"secs": OFFSET as i64, "nanosecs": 0}}),
+    );
+    let before = uptime(&std::fs::read_to_string("/proc/uptime")?);
+    let r = ctx.run_probe(&cfg)?;
+    let after = uptime(&std::fs::read_to_string("/proc/uptime")?);
+    ensure!(
+        ns_of(&r, "time").is_some() && ns_of(&r, "time") != host_ns("time"),
+        "the container shares the host's time namespace"
+    );
+    let inside = r["paths"]["/proc/uptime"]["content"].as_str().and_then(uptime);
+    let (Some(before), Some(after), Some(inside)) = (before, after, inside) else {
+        fail!("cannot read /proc/uptime: inside {}", r["paths"]["/proc/uptime"])
+    };
+    ensure!(
+        inside >= before + OFFSET - 1.0 && inside <= after + OFFSET + 1.0,
+        "/proc/uptime inside is {inside}, the host's was {before}..{after}: not offset by {OFFSET} s"
+    );
+    Ok(())
+}
+
+fn root_propagation(r: &Value) -> Vec<String> {
+    super::root::mount_at(r, "/")
+        .and_then(|m| m["optional"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect()
+}
+
+fn rootfs_propagation(ctx: &mut Ctx) -> TResult {
+    let mut cfg = probe_report(&[]);
+    set(&mut cfg, "linux/rootfsPropagation", json!("shared"));
+    let r = ctx.run_probe(&cfg)?;
+    let p = root_propagation(&r);
+    ensure!(
+        p.iter().any(|o| o.starts_with("shared:")),
+        "rootfsPropagation shared: / has propagation {p:?}"
+    );
+    let mut cfg = probe_report(&[]);
+    set(&mut cfg, "linux/rootfsPropagation", json!("private"));
+    let r = ctx.run_probe(&cfg)?;
+    let p = root_propagation(&r);
+    ensure!(
+        p.iter().all(|o| !o.starts_with("shared:") && !o.starts_with("master:")),
+        "rootfsPropagation private: / has propagation {p:?}"
+    );
     Ok(())
 }

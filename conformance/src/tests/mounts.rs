@@ -29,6 +29,12 @@ pub fn tests() -> Vec<Test> {
         t("mounts.sync-options", "config.md#mounts", "sync, dirsync (MUST) are applied.", sync_options),
         t("mounts.propagation", "config.md#mounts",
           "rshared, rprivate, unbindable (MUST): bind mount propagation is applied.", propagation),
+        t("mounts.rro", "config.md#mounts",
+          "rro (SHOULD): Recursive ro (an rbind with rro is read-only in its submounts too).", recursive_ro),
+        t("mounts.idmap", "config.md#posix-platform-mounts",
+          "uidMappings (array of type LinuxIDMapping, OPTIONAL) The mapping to convert UIDs from the source file \
+           system to the destination mount point (gidMappings likewise; a file owned by 0:0 shows as the hostID).",
+          idmap),
     ]
 }
 
@@ -258,6 +264,86 @@ fn propagation(ctx: &mut Ctx) -> TResult {
     ensure!(
         u.iter().any(|o| o == "unbindable"),
         "/p-unbindable has propagation {u:?}"
+    );
+    Ok(())
+}
+
+/// A tmpfs mounted on the host for one test, detached when dropped (even
+/// when the test fails), before the harness removes the temp dir.
+struct HostTmpfs(std::path::PathBuf);
+
+impl HostTmpfs {
+    fn mount(at: std::path::PathBuf) -> Result<Self, Failure> {
+        std::fs::create_dir_all(&at)?;
+        nix::mount::mount(
+            Some("tmpfs"),
+            &at,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=1m"),
+        )
+        .map_err(|e| Failure::Fail(format!("mount tmpfs on {}: {e}", at.display())))?;
+        Ok(HostTmpfs(at))
+    }
+}
+
+impl Drop for HostTmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+fn recursive_ro(ctx: &mut Ctx) -> TResult {
+    let src = host_dir(ctx, "src", "f", "x")?;
+    let sub = HostTmpfs::mount(src.join("sub"))?;
+    std::fs::write(sub.0.join("g"), "y")?;
+    let m = json!({"destination": "/r", "type": "bind", "source": src, "options": ["rbind", "rro"]});
+    let r = ctx.run_probe(&probe_with(vec![m], &["/r", "/r/sub", "/r/sub/g"]))?;
+    drop(sub);
+    ensure!(
+        r["paths"]["/r/sub/g"]["content"] == "y",
+        "the submount is not visible through the rbind: /r/sub/g is {}",
+        r["paths"]["/r/sub/g"]
+    );
+    for p in ["/r", "/r/sub"] {
+        ensure!(
+            r["paths"][p]["write"] == "EROFS",
+            "creating a file in {p} gave {} (rbind with rro)",
+            r["paths"][p]["write"]
+        );
+    }
+    let Some(mi) = mount_at(&r, "/r/sub") else {
+        fail!("/r/sub is not a mount point in the container")
+    };
+    ensure!(
+        has_opt(mi, "options", "ro"),
+        "/r/sub mount options are {}",
+        mi["options"]
+    );
+    Ok(())
+}
+
+fn idmap(ctx: &mut Ctx) -> TResult {
+    let src = host_dir(ctx, "src", "f", "x")?;
+    std::os::unix::fs::chown(src.join("f"), Some(0), Some(0))?;
+    let map = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    let m = json!({"destination": "/idm", "type": "bind", "source": src, "options": ["rbind", "idmap"],
+        "uidMappings": map, "gidMappings": map});
+    let r = ctx.run_probe(&probe_with(vec![m], &["/idm/f"]))?;
+    let f = &r["paths"]["/idm/f"];
+    ensure!(
+        f["uid"] == 300000 && f["gid"] == 300000,
+        "/idm/f (0:0 on the host) shows as {}:{} instead of 300000:300000",
+        f["uid"],
+        f["gid"]
+    );
+    let md = std::fs::metadata(src.join("f"))?;
+    use std::os::unix::fs::MetadataExt;
+    ensure!(
+        md.uid() == 0 && md.gid() == 0,
+        "the source file was chowned on the host to {}:{}",
+        md.uid(),
+        md.gid()
     );
     Ok(())
 }

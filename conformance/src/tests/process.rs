@@ -47,6 +47,12 @@ pub fn tests() -> Vec<Test> {
           "If oomScoreAdj is set, the runtime MUST set oom_score_adj to the given value.", oom_set),
         t("process.oomScoreAdj-unset", "config.md#linux-process",
           "If oomScoreAdj is not set, the runtime MUST NOT change the value of oom_score_adj.", oom_unset),
+        t("process.ioPriority", "config.md#linux-process",
+          "ioPriority (object, OPTIONAL) configures the I/O priority settings for the container's processes within \
+           the process group (class IOPRIO_CLASS_BE, priority 6: ioprio_get shows class 2, level 6).", io_priority),
+        t("process.scheduler", "config.md#linux-process",
+          "scheduler (object, OPTIONAL) is an object describing the scheduler properties for the process (policy \
+           SCHED_BATCH, nice 3: sched_getscheduler gives 3, getpriority 3).", scheduler),
         t("process.consoleSize-ignored", "config.md#process",
           "Runtimes MUST ignore consoleSize if terminal is false or unset.", console_size_ignored),
         t("hostname.set", "config.md#hostname",
@@ -261,6 +267,36 @@ fn oom_unset(ctx: &mut Ctx) -> TResult {
         "oom_score_adj is {} but the runtime's caller has {mine}",
         r["oom_score_adj"]
     );
+    Ok(())
+}
+
+fn io_priority(ctx: &mut Ctx) -> TResult {
+    let r = run(ctx, |c| {
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6})
+    })?;
+    let s = &r["sched"];
+    // <linux/ioprio.h>: IOPRIO_CLASS_BE is 2.
+    ensure!(
+        s["ioprio_class"] == 2 && s["ioprio_level"] == 6,
+        "ioprio_get gives class {} level {} instead of 2 (BE) and 6",
+        s["ioprio_class"],
+        s["ioprio_level"]
+    );
+    Ok(())
+}
+
+fn scheduler(ctx: &mut Ctx) -> TResult {
+    let r = run(ctx, |c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 3})
+    })?;
+    let s = &r["sched"];
+    // <linux/sched.h>: SCHED_BATCH is 3.
+    ensure!(
+        s["policy"] == 3,
+        "sched_getscheduler gives policy {} instead of 3 (SCHED_BATCH)",
+        s["policy"]
+    );
+    ensure!(s["nice"] == 3, "the nice value is {} instead of 3", s["nice"]);
     Ok(())
 }
 
