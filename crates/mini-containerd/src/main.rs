@@ -24,8 +24,9 @@ use logging::LogFormat;
 )]
 struct Cli {
     /// Directory holding the containers' state
-    #[arg(long, global = true, default_value = "/run/mini-containerd", value_name = "DIR")]
-    root: PathBuf,
+    /// (default: /run/mini-containerd; $XDG_RUNTIME_DIR/mini-containerd when rootless)
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
     /// Write log lines to FILE instead of stderr
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -39,9 +40,9 @@ struct Cli {
     /// systemd's path through cgroupfs; systemd is not asked over D-Bus)
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (accepted; rootless containers
-    /// are not implemented yet, see docs/spec-coverage.md)
-    #[arg(long, global = true, value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
+    /// Rootless mode: true, false or auto (the default: rootless when not
+    /// run as root)
+    #[arg(long, value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -121,6 +122,10 @@ enum Command {
     Spec {
         #[arg(short, long, default_value = ".", value_name = "DIR")]
         bundle: PathBuf,
+        /// A config for an unprivileged caller: a user namespace mapping
+        /// root to your uid, no network namespace, /sys bound, no resources
+        #[arg(long)]
+        rootless: bool,
     },
     /// List containers
     List {
@@ -296,7 +301,16 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &Cli) -> runtime::Result<u8> {
-    let root = StateRoot::new(&cli.root);
+    // Commands that touch no container need no state root.
+    let needs_root = !matches!(
+        cli.command,
+        Command::Spec { .. }
+            | Command::Check { .. }
+            | Command::Features
+            | Command::Completion { .. }
+            | Command::Man { .. }
+    );
+    let root = StateRoot::new(if needs_root { state_root(cli)? } else { PathBuf::new() });
     match &cli.command {
         Command::Create {
             bundle,
@@ -359,7 +373,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
             )?;
             return Ok(u8::try_from(code).unwrap_or(255));
         }
-        Command::Spec { bundle } => runtime::spec::write_default(bundle)?,
+        Command::Spec { bundle, rootless } => runtime::spec::write_default(bundle, *rootless)?,
         Command::List { format, quiet } => list(&root, *format, *quiet)?,
         Command::Exec {
             process,
@@ -545,6 +559,32 @@ fn long_version() -> String {
         env!("MINI_CONTAINERD_COMMIT"),
         runtime::OCI_SPEC_VERSION
     )
+}
+
+/// Rootless when asked, or (auto) when not root, as runc decides.
+fn rootless(cli: &Cli) -> bool {
+    match cli.rootless.as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        _ => !nix::unistd::geteuid().is_root(),
+    }
+}
+
+/// `--root`, or the default: /run/mini-containerd, or for a rootless
+/// caller $XDG_RUNTIME_DIR/mini-containerd (a directory of the user's own).
+fn state_root(cli: &Cli) -> runtime::Result<PathBuf> {
+    if let Some(root) = &cli.root {
+        return Ok(root.clone());
+    }
+    if !rootless(cli) {
+        return Ok(PathBuf::from("/run/mini-containerd"));
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join("mini-containerd")),
+        _ => Err(runtime::Error::Invalid(
+            "rootless: XDG_RUNTIME_DIR is not set; pass --root DIR".into(),
+        )),
+    }
 }
 
 fn connect(path: Option<&std::path::Path>) -> runtime::Result<Option<std::os::fd::OwnedFd>> {

@@ -63,13 +63,49 @@ pub fn default_config() -> Value {
     })
 }
 
+/// runc's `spec --rootless` changes, for a caller without privileges: a
+/// user namespace mapping container root to the caller's ids, no network
+/// namespace (so sysfs cannot be mounted: /sys is bound instead), no
+/// gid= on devpts (gid 5 is not mapped), no resources (no cgroup to put
+/// them in unless one is delegated).
+pub fn make_rootless(config: &mut Value) {
+    let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+    let linux = &mut config["linux"];
+    if let Some(ns) = linux["namespaces"].as_array_mut() {
+        ns.retain(|n| n["type"] != "network");
+        ns.push(json!({"type": "user"}));
+    }
+    linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    if let Some(obj) = linux.as_object_mut() {
+        obj.remove("resources");
+    }
+    if let Some(mounts) = config["mounts"].as_array_mut() {
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" {
+                *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            } else if let Some(opts) = m["options"].as_array_mut() {
+                opts.retain(|o| {
+                    !o.as_str()
+                        .is_some_and(|o| o.starts_with("gid=") || o.starts_with("uid="))
+                });
+            }
+        }
+    }
+}
+
 /// Write `<dir>/config.json`; refuse to overwrite one that exists.
-pub fn write_default(dir: &Path) -> Result<()> {
+pub fn write_default(dir: &Path, rootless: bool) -> Result<()> {
     let path = dir.join("config.json");
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    default_config()
+    let mut config = default_config();
+    if rootless {
+        make_rootless(&mut config);
+    }
+    config
         .serialize(&mut ser)
         .map_err(|e| Error::Invalid(format!("encoding config: {e}")))?;
     buf.push(b'\n');

@@ -22,6 +22,13 @@ pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
         .linux()
         .as_ref()
         .ok_or_else(|| Error::Invalid("linux: missing".into()))?;
+    let proc = Path::new("/proc").join(pid.as_raw().to_string());
+    if !nix::unistd::geteuid().is_root() {
+        // Rootless: the kernel lets an unprivileged writer map only its own
+        // ids, and a gid_map only once setgroups is denied for the namespace
+        // (user_namespaces(7)); a mapping of more ids needs newuidmap.
+        std::fs::write(proc.join("setgroups"), b"deny").context(|| format!("writing {}/setgroups", proc.display()))?;
+    }
     for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
         let text = map_text(maps.as_deref().unwrap_or(&[]));
         let path = Path::new("/proc").join(pid.as_raw().to_string()).join(file);

@@ -119,6 +119,11 @@ pub fn v1_mounts(mountinfo: &str, own: &str) -> Vec<V1Mount> {
                 continue;
             }
             if names.split(',').all(|c| super_opts.split(',').any(|o| o == c)) {
+                // A hierarchy can be mounted more than once (an rbind of
+                // /sys into a rootfs copies it): the first, the host's, counts.
+                if out.iter().any(|m: &V1Mount| m.names == names) {
+                    break;
+                }
                 out.push(V1Mount {
                     mountpoint: PathBuf::from(mountpoint),
                     mount_root: mount_root.to_string(),
@@ -599,6 +604,9 @@ mod tests {
                 h("/sys/fs/cgroup/systemd", "/init.scope", "name=systemd"),
             ]
         );
+        // The same hierarchy mounted again (an rbind copy) is not listed twice.
+        let twice = format!("{mi}50 25 0:26 / /rootfs/sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n");
+        assert_eq!(v1_mounts(&twice, own).len(), 3);
         // A mount that shows only a subtree: its root is in field 4.
         let nested = "40 25 0:26 /a /sys/fs/cgroup/cpu ro - cgroup cgroup rw,cpu\n";
         assert_eq!(v1_mounts(nested, own)[0].mount_root, "/a");

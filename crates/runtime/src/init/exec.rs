@@ -140,7 +140,12 @@ pub fn finish(e: Exec) -> Result<(), String> {
         nix::sys::prctl::set_keepcaps(true).map_err(|err| format!("prctl(PR_SET_KEEPCAPS): {}", err.desc()))?;
     }
     // Supplementary groups first: after setuid we may no longer change them.
-    nix::unistd::setgroups(&e.groups).map_err(|err| format!("setgroups {:?}: {}", e.groups, err.desc()))?;
+    // In a rootless container setgroups is denied (see userns.rs): with no
+    // additional groups asked for, there is nothing to set.
+    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if !(denied && e.groups.is_empty()) {
+        nix::unistd::setgroups(&e.groups).map_err(|err| format!("setgroups {:?}: {}", e.groups, err.desc()))?;
+    }
     nix::unistd::setgid(e.gid).map_err(|err| format!("setgid {}: {}", e.gid, err.desc()))?;
     nix::unistd::setuid(e.uid).map_err(|err| format!("setuid {}: {}", e.uid, err.desc()))?;
     if let Some(caps) = &e.caps {

@@ -179,7 +179,17 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         // The plan is saved before any directory exists (see Cgroup::plan).
         stored.cgroup = undo.cgroup.clone();
         dir.save(&stored)?;
-        make_cgroup(&undo.cgroup, host, &bundle.spec, pid)
+        match make_cgroup(&undo.cgroup, host, &bundle.spec, pid) {
+            // Rootless: cgroups only where they were delegated to us.
+            Err(e) if !nix::unistd::geteuid().is_root() => {
+                tracing::warn!("rootless: no cgroup for the container, linux.resources not applied ({e})");
+                let _ = undo.cgroup.remove();
+                undo.cgroup = Default::default();
+                stored.cgroup = Default::default();
+                dir.save(&stored)
+            }
+            other => other,
+        }
     })?;
     fault_point("after-cgroup");
     // Release the child to exec the init (see the protocol in channel.rs).
