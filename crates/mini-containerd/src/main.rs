@@ -74,8 +74,10 @@ enum Command {
         id: String,
     },
     /// Run the user process of a created container
+    #[command(after_help = "Example:\n  mini-containerd start box1")]
     Start { id: String },
     /// Print a container's state as JSON
+    #[command(after_help = "Example:\n  mini-containerd state box1")]
     State { id: String },
     /// Send a signal (default TERM) to a container
     #[command(after_help = "Example:\n  mini-containerd kill box1 KILL")]
@@ -89,6 +91,7 @@ enum Command {
         signal: String,
     },
     /// Delete a stopped container (with --force, also a running one)
+    #[command(after_help = "Example:\n  mini-containerd delete box1\n  mini-containerd delete --force box1")]
     Delete {
         #[arg(short, long)]
         force: bool,
@@ -119,6 +122,7 @@ enum Command {
         id: String,
     },
     /// Write a default config.json (runc's) into the bundle directory
+    #[command(after_help = "Example:\n  mini-containerd spec\n  mini-containerd spec --rootless --bundle /tmp/b")]
     Spec {
         #[arg(short, long, default_value = ".", value_name = "DIR")]
         bundle: PathBuf,
@@ -128,6 +132,7 @@ enum Command {
         rootless: bool,
     },
     /// List containers
+    #[command(after_help = "Example:\n  mini-containerd list\n  mini-containerd list --format json")]
     List {
         #[arg(short, long, value_enum, default_value = "table")]
         format: ListFormat,
@@ -187,8 +192,10 @@ enum Command {
         args: Vec<String>,
     },
     /// Freeze every process of a running container
+    #[command(after_help = "Example:\n  mini-containerd pause box1")]
     Pause { id: String },
     /// Thaw a paused container
+    #[command(after_help = "Example:\n  mini-containerd resume box1")]
     Resume { id: String },
     /// List the container's processes (host pids)
     #[command(
@@ -243,6 +250,9 @@ enum Command {
         id: String,
     },
     /// Print cgroup statistics as runc's JSON events
+    #[command(
+        after_help = "Example:\n  mini-containerd events --stats box1\n  mini-containerd events --interval 1s box1"
+    )]
     Events {
         /// Print one stats event and exit
         #[arg(long)]
@@ -253,6 +263,7 @@ enum Command {
         id: String,
     },
     /// Print what this runtime supports (OCI features.md JSON)
+    #[command(after_help = "Example:\n  mini-containerd features")]
     Features,
     /// Check a bundle against the spec and the runtime's rules, creating nothing
     #[command(after_help = "Example:\n  mini-containerd check --bundle bundles/busybox")]

@@ -196,6 +196,28 @@ fn completions_and_man_pages() {
         let out = env.ok(&["completion", shell]);
         assert!(out.contains("mini-containerd") && out.contains("create"), "{shell}");
     }
+    for cmd in [
+        "create",
+        "start",
+        "state",
+        "kill",
+        "delete",
+        "run",
+        "exec",
+        "ps",
+        "list",
+        "pause",
+        "resume",
+        "update",
+        "events",
+        "spec",
+        "features",
+        "check",
+        "completion",
+    ] {
+        let help = env.ok(&[cmd, "--help"]);
+        assert!(help.contains("Example"), "`{cmd} --help` has no example");
+    }
     let dir = env.tmp.path().join("man");
     env.ok(&["man", dir.to_str().unwrap()]);
     for page in [
