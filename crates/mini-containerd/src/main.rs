@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use runtime::lifecycle::{self, CreateOptions, RunOptions};
+use runtime::lifecycle::{self, Console, CreateOptions, RunOptions};
 use runtime::state::StateRoot;
 
 use logging::LogFormat;
@@ -368,7 +368,7 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
         } => {
             let code = lifecycle::run(
                 &root,
-                &RunOptions {
+                RunOptions {
                     create: CreateOptions {
                         id: id.clone(),
                         bundle: bundle.clone(),
@@ -598,8 +598,13 @@ fn state_root(cli: &Cli) -> runtime::Result<PathBuf> {
     }
 }
 
-fn connect(path: Option<&std::path::Path>) -> runtime::Result<Option<std::os::fd::OwnedFd>> {
-    path.map(runtime::console::connect).transpose()
+/// `--console-socket PATH` becomes a connected socket; no flag means no socket
+/// (`run` may still decide to proxy the terminal itself).
+fn connect(path: Option<&std::path::Path>) -> runtime::Result<Console> {
+    Ok(match path {
+        Some(path) => Console::Socket(runtime::console::connect(path)?),
+        None => Console::None,
+    })
 }
 
 fn print_json<T: serde::Serialize>(value: &T, pretty: bool) {

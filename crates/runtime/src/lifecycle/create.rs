@@ -25,8 +25,8 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     /// Where the pty master goes when `process.terminal` is set: a
-    /// connected unix socket (`--console-socket`, or `run`'s own pair).
-    pub console: Option<std::os::fd::OwnedFd>,
+    /// connected unix socket (`--console-socket`), or `run`'s own end.
+    pub console: Console,
     /// `--preserve-fds N`: fds 3..3+N reach the container's process.
     pub preserve_fds: u32,
     pub no_pivot: bool,
@@ -41,6 +41,20 @@ pub struct Created {
     pub dir: ContainerDir,
     pub stored: Stored,
     pub pid: Pid,
+    /// With [`Console::Proxy`] and a terminal: our end of the socketpair,
+    /// on which the pty master arrives.
+    pub console: Option<UnixStream>,
+}
+
+/// Where a terminal's pty master goes.
+pub enum Console {
+    /// Nowhere: a config asking for a terminal is refused.
+    None,
+    /// `--console-socket`: a connected unix socket.
+    Socket(std::os::fd::OwnedFd),
+    /// `run` without a socket: create makes a socketpair when the process
+    /// wants a terminal and hands back its end in [`Created::console`].
+    Proxy,
 }
 
 pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
@@ -94,11 +108,17 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
+    let mut own_console = None;
     let console = match (&opts.console, terminal) {
-        (Some(c), true) => Some(c.try_clone().context(|| "duplicating the console socket".into())?),
-        (None, true) => {
+        (Console::Socket(c), true) => Some(c.try_clone().context(|| "duplicating the console socket".into())?),
+        (Console::Proxy, true) => {
+            let (ours, theirs) = UnixStream::pair().context(|| "socketpair for the terminal".into())?;
+            own_console = Some(ours);
+            Some(theirs.into())
+        }
+        (Console::None, true) => {
             return Err(Error::Invalid(
-                "process.terminal is set: create needs --console-socket to hand over the terminal".into(),
+                "process.terminal is set: --console-socket is needed to hand over the terminal".into(),
             ))
         }
         _ => None,
@@ -226,7 +246,12 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         .dir
         .take()
         .ok_or_else(|| Error::Invalid("internal: no container dir".into()))?;
-    Ok(Created { dir, stored, pid })
+    Ok(Created {
+        dir,
+        stored,
+        pid,
+        console: own_console,
+    })
 }
 
 /// Fault injection for the crash tests (issue "Hardening"): with

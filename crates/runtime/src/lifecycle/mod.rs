@@ -12,7 +12,7 @@ mod run;
 mod start;
 mod update;
 
-pub use create::{create, CreateOptions, Created};
+pub use create::{create, Console, CreateOptions, Created};
 pub use delete::delete;
 pub use exec::{exec, ExecOptions};
 pub use kill::kill;

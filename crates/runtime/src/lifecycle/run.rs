@@ -6,9 +6,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use std::os::unix::net::UnixStream;
-
-use super::create::{create, CreateOptions};
+use super::create::{create, Console, CreateOptions};
 use super::start::start_locked;
 use crate::error::{Context, Result};
 use crate::state::StateRoot;
@@ -31,7 +29,7 @@ const FORWARDED: &[Signal] = &[
 
 /// Returns the exit code for the runtime to exit with: the process's own,
 /// or 128+N when signal N killed it.
-pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
+pub fn run(root: &StateRoot, opts: RunOptions) -> Result<i32> {
     let set = if opts.detach {
         SigSet::empty()
     } else {
@@ -42,34 +40,14 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
         nix::sys::prctl::set_child_subreaper(true).context(|| "PR_SET_CHILD_SUBREAPER".into())?;
     }
     // A terminal and nobody to hand it to: we are the receiver, and our
-    // own terminal becomes the container's.
-    let terminal = wants_terminal(&opts.create.bundle);
-    let mut own_console = None;
-    let mut create_opts = CreateOptions {
-        id: opts.create.id.clone(),
-        bundle: opts.create.bundle.clone(),
-        pid_file: opts.create.pid_file.clone(),
-        preserve_fds: opts.create.preserve_fds,
-        no_pivot: opts.create.no_pivot,
-        no_new_keyring: opts.create.no_new_keyring,
-        systemd_cgroup: opts.create.systemd_cgroup,
-        console: match &opts.create.console {
-            Some(c) => Some(c.try_clone().context(|| "duplicating the console socket".into())?),
-            None => None,
-        },
-    };
-    if terminal && create_opts.console.is_none() {
-        if opts.detach {
-            return Err(crate::Error::Invalid(
-                "process.terminal is set: run --detach needs --console-socket to hand over the terminal".into(),
-            ));
-        }
-        let (ours, theirs) = UnixStream::pair().context(|| "socketpair for the terminal".into())?;
-        create_opts.console = Some(theirs.into());
-        own_console = Some(ours);
+    // own terminal becomes the container's (not when detached: nobody would
+    // be left to hold it).
+    let mut create_opts = opts.create;
+    if matches!(create_opts.console, Console::None) && !opts.detach {
+        create_opts.console = Console::Proxy;
     }
-    let created = create(root, &create_opts)?;
-    let proxy = match own_console {
+    let mut created = create(root, &create_opts)?;
+    let proxy = match created.console.take() {
         Some(sock) => {
             let master = crate::console::recv_fd(std::os::fd::AsRawFd::as_raw_fd(&sock)).map_err(crate::Error::Init);
             match master.and_then(|m| crate::console::Proxy::start(m).map_err(crate::Error::Invalid)) {
@@ -106,15 +84,6 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
 
 pub(crate) fn forward(pid: Pid, sig: Signal) {
     let _ = nix::sys::signal::kill(pid, sig);
-}
-
-/// Does the bundle's process want a terminal? (An unreadable config is
-/// left for `create` to report.)
-fn wants_terminal(bundle: &std::path::Path) -> bool {
-    crate::bundle::Bundle::load(bundle)
-        .ok()
-        .and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal()))
-        .unwrap_or(false)
 }
 
 /// Block the signals we forward (and SIGCHLD), to collect them with sigwait.
