@@ -183,13 +183,9 @@ fn cpu_quota_bites() {
     env.create(&b, "c1");
     env.ok(&["start", "c1"]);
     let pid = env.state("c1")["pid"].as_i64().unwrap();
-    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = cgroup
-        .lines()
-        .find_map(|l| l.split_once(":cpuacct:").map(|(_, p)| p.to_string()))
-        .unwrap();
+    let cpuacct = common::cgroup_dir(pid, "cpuacct");
     let usage = || -> u64 {
-        std::fs::read_to_string(cg("cpuacct", &path).join("cpuacct.usage"))
+        std::fs::read_to_string(cpuacct.join("cpuacct.usage"))
             .unwrap()
             .trim()
             .parse()

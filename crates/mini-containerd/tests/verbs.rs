@@ -8,12 +8,7 @@ use std::time::{Duration, Instant};
 use common::Env;
 
 fn freezer_state(pid: i64) -> String {
-    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = cgroup
-        .lines()
-        .find_map(|l| l.split_once(":freezer:").map(|(_, p)| p.to_string()))
-        .unwrap();
-    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer{path}/freezer.state"))
+    std::fs::read_to_string(common::cgroup_dir(pid, "freezer").join("freezer.state"))
         .unwrap()
         .trim()
         .to_string()
@@ -126,12 +121,7 @@ fn update_and_stats() {
     assert!(event["data"]["pids"]["current"].as_u64().unwrap() >= 1);
     assert!(event["data"]["cpu"]["usage"]["total"].as_u64().is_some());
     let pid = env.state("c1")["pid"].as_i64().unwrap();
-    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let cpu = cgroup
-        .lines()
-        .find_map(|l| l.split_once(":cpu:").map(|(_, p)| p.to_string()))
-        .unwrap();
-    let shares = std::fs::read_to_string(format!("/sys/fs/cgroup/cpu{cpu}/cpu.shares")).unwrap();
+    let shares = std::fs::read_to_string(common::cgroup_dir(pid, "cpu").join("cpu.shares")).unwrap();
     assert_eq!(shares.trim(), "300");
     let err = env.fails(&["update", "--cpuset-cpus", "4095", "c1"]);
     assert!(err.contains("cpuset.cpus") && err.contains("4095"), "{err}");

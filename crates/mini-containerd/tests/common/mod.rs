@@ -199,3 +199,21 @@ pub fn alive(pid: i64) -> bool {
         Err(_) => false,
     }
 }
+
+/// The cgroup v1 directory of `pid` for `controller`, read from
+/// `/proc/PID/cgroup` (whose lines are `ID:CONTROLLERS:PATH`; controllers
+/// mounted together, like `cpu,cpuacct`, share a line).
+pub fn cgroup_dir(pid: i64, controller: &str) -> PathBuf {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = table
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            controllers.split(',').any(|c| c == controller).then_some(path)
+        })
+        .unwrap_or_else(|| panic!("no {controller} line in /proc/{pid}/cgroup:\n{table}"));
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'))
+}
