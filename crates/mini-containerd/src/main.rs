@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use runtime::lifecycle::{self, Console, CreateOptions, RunOptions};
 use runtime::state::StateRoot;
 
@@ -48,31 +48,52 @@ struct Cli {
     command: Command,
 }
 
+/// The flags `create` and `run` share.
+#[derive(Args)]
+struct CreateArgs {
+    /// Path to the bundle (the directory holding config.json)
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    bundle: PathBuf,
+    /// Write the container process's pid to FILE
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Unix socket to send the pty master to (when process.terminal is set)
+    #[arg(long = "console-socket", value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// Pass fds 3..3+N of the caller to the container's process
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    preserve_fds: u32,
+    /// Use MS_MOVE + chroot instead of pivot_root (rootfs on ramfs)
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Keep the caller's session keyring instead of a new one
+    #[arg(long = "no-new-keyring")]
+    no_new_keyring: bool,
+    id: String,
+}
+
+impl CreateArgs {
+    /// Connects `--console-socket` now, so a bad path fails before anything
+    /// is made.
+    fn options(&self, systemd_cgroup: bool) -> runtime::Result<CreateOptions> {
+        Ok(CreateOptions {
+            id: self.id.clone(),
+            bundle: self.bundle.clone(),
+            pid_file: self.pid_file.clone(),
+            console: connect(self.console_socket.as_deref())?,
+            preserve_fds: self.preserve_fds,
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            systemd_cgroup,
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a container from a bundle; its process waits for `start`
     #[command(after_help = "Example:\n  mini-containerd create -b bundles/busybox box1")]
-    Create {
-        /// Path to the bundle (the directory holding config.json)
-        #[arg(short, long, default_value = ".", value_name = "DIR")]
-        bundle: PathBuf,
-        /// Write the container process's pid to FILE
-        #[arg(long = "pid-file", value_name = "FILE")]
-        pid_file: Option<PathBuf>,
-        /// Unix socket to send the pty master to (when process.terminal is set)
-        #[arg(long = "console-socket", value_name = "PATH")]
-        console_socket: Option<PathBuf>,
-        /// Pass fds 3..3+N of the caller to the container's process
-        #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
-        preserve_fds: u32,
-        /// Use MS_MOVE + chroot instead of pivot_root (rootfs on ramfs)
-        #[arg(long = "no-pivot")]
-        no_pivot: bool,
-        /// Keep the caller's session keyring instead of a new one
-        #[arg(long = "no-new-keyring")]
-        no_new_keyring: bool,
-        id: String,
-    },
+    Create(CreateArgs),
     /// Run the user process of a created container
     #[command(after_help = "Example:\n  mini-containerd start box1")]
     Start { id: String },
@@ -100,26 +121,11 @@ enum Command {
     /// Create and start a container, wait for it, and delete it
     #[command(after_help = "Example:\n  mini-containerd run -b bundles/busybox box1")]
     Run {
-        #[arg(short, long, default_value = ".", value_name = "DIR")]
-        bundle: PathBuf,
         /// Return once started, leaving the container running
         #[arg(short, long)]
         detach: bool,
-        #[arg(long = "pid-file", value_name = "FILE")]
-        pid_file: Option<PathBuf>,
-        /// Unix socket to send the pty master to (when process.terminal is set)
-        #[arg(long = "console-socket", value_name = "PATH")]
-        console_socket: Option<PathBuf>,
-        /// Pass fds 3..3+N of the caller to the container's process
-        #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
-        preserve_fds: u32,
-        /// Use MS_MOVE + chroot instead of pivot_root (rootfs on ramfs)
-        #[arg(long = "no-pivot")]
-        no_pivot: bool,
-        /// Keep the caller's session keyring instead of a new one
-        #[arg(long = "no-new-keyring")]
-        no_new_keyring: bool,
-        id: String,
+        #[command(flatten)]
+        create: CreateArgs,
     },
     /// Write a default config.json (runc's) into the bundle directory
     #[command(after_help = "Example:\n  mini-containerd spec\n  mini-containerd spec --rootless --bundle /tmp/b")]
@@ -323,28 +329,8 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
     );
     let root = StateRoot::new(if needs_root { state_root(cli)? } else { PathBuf::new() });
     match &cli.command {
-        Command::Create {
-            bundle,
-            pid_file,
-            console_socket,
-            preserve_fds,
-            no_pivot,
-            no_new_keyring,
-            id,
-        } => {
-            lifecycle::create(
-                &root,
-                &CreateOptions {
-                    id: id.clone(),
-                    bundle: bundle.clone(),
-                    pid_file: pid_file.clone(),
-                    console: connect(console_socket.as_deref())?,
-                    preserve_fds: *preserve_fds,
-                    no_pivot: *no_pivot,
-                    no_new_keyring: *no_new_keyring,
-                    systemd_cgroup: cli.systemd_cgroup,
-                },
-            )?;
+        Command::Create(args) => {
+            lifecycle::create(&root, &args.options(cli.systemd_cgroup)?)?;
         }
         Command::Start { id } => lifecycle::start(&root, id)?,
         Command::State { id } => {
@@ -356,29 +342,11 @@ fn dispatch(cli: &Cli) -> runtime::Result<u8> {
             lifecycle::kill(&root, id, sig, *all)?;
         }
         Command::Delete { force, id } => lifecycle::delete(&root, id, *force)?,
-        Command::Run {
-            bundle,
-            detach,
-            pid_file,
-            console_socket,
-            preserve_fds,
-            no_pivot,
-            no_new_keyring,
-            id,
-        } => {
+        Command::Run { detach, create } => {
             let code = lifecycle::run(
                 &root,
                 RunOptions {
-                    create: CreateOptions {
-                        id: id.clone(),
-                        bundle: bundle.clone(),
-                        pid_file: pid_file.clone(),
-                        console: connect(console_socket.as_deref())?,
-                        preserve_fds: *preserve_fds,
-                        no_pivot: *no_pivot,
-                        no_new_keyring: *no_new_keyring,
-                        systemd_cgroup: cli.systemd_cgroup,
-                    },
+                    create: create.options(cli.systemd_cgroup)?,
                     detach: *detach,
                 },
             )?;
