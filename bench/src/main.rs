@@ -368,10 +368,10 @@ impl Bench {
         step("--version: process start and exit");
         self.version(plan, &mut r)?;
         step("run of `true`");
-        self.run(plan, &mut r)?;
+        self.run(plan, "true", "run", &mut r.run)?;
         if self.seccomp {
             step("run of `true` with Debian's seccomp profile");
-            self.run_seccomp(plan, &mut r)?;
+            self.run(plan, "seccomp", "seccomp", &mut r.run_seccomp)?;
         }
         step("create, start, delete; RSS of the waiting init and of create");
         self.lifecycle(plan, &mut r)?;
@@ -429,31 +429,17 @@ impl Bench {
         })
     }
 
-    fn run(&self, plan: &Plan, r: &mut Results) -> Result<(), String> {
-        let bundle = self.bundle("true");
+    /// `run --bundle BUNDLE` to completion, timed: for the plain `true`
+    /// bundle and the seccomp one alike.
+    fn run(&self, plan: &Plan, bundle: &str, tag: &str, times: &mut [Vec<f64>; 3]) -> Result<(), String> {
+        let bundle = self.bundle(bundle);
         for i in 0..plan.warmup + plan.runs {
             for (slot, rt) in self.turns(i) {
                 check_interrupted()?;
-                let id = self.id(rt, "run", i);
+                let id = self.id(rt, tag, i);
                 let out = rt.run(&["run", "--bundle", &bundle, &id])?;
                 if i >= plan.warmup {
-                    r.run[slot].push(ms(out.wall));
-                }
-            }
-        }
-        proc::reap_orphans();
-        Ok(())
-    }
-
-    fn run_seccomp(&self, plan: &Plan, r: &mut Results) -> Result<(), String> {
-        let bundle = self.bundle("seccomp");
-        for i in 0..plan.warmup + plan.runs {
-            for (slot, rt) in self.turns(i) {
-                check_interrupted()?;
-                let id = self.id(rt, "seccomp", i);
-                let out = rt.run(&["run", "--bundle", &bundle, &id])?;
-                if i >= plan.warmup {
-                    r.run_seccomp[slot].push(ms(out.wall));
+                    times[slot].push(ms(out.wall));
                 }
             }
         }
