@@ -76,6 +76,18 @@ fn no_runtime_fd_leaks_into_the_container() {
     assert_eq!(fds, ["0", "1", "2", "3"], "{out}");
 }
 
+/// A rootfs of our own to plant things in: the BusyBox binary and a few
+/// applets.
+fn private_rootfs(env: &Env) -> std::path::PathBuf {
+    let rootfs = env.tmp.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy(common::rootfs().join("bin/busybox"), rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "ls", "cat", "test", "grep", "sleep", "true"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    rootfs
+}
+
 /// CVE-2021-30465 class: a symlink in the rootfs pointing at the host's
 /// root must not carry a mount destination out of the container.
 #[test]
@@ -83,12 +95,7 @@ fn mount_destination_symlink_stays_inside() {
     let env = Env::new();
     // A private rootfs copy we may plant a symlink in: the BusyBox binary
     // and a link `escape -> /../../../../tmp/<unique>` (absolute, with dotdots).
-    let rootfs = env.tmp.path().join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy(common::rootfs().join("bin/busybox"), rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "ls", "cat", "test"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
+    let rootfs = private_rootfs(&env);
     let host_dir = env.tmp.path().join("host-target");
     std::fs::create_dir_all(&host_dir).unwrap();
     std::os::unix::fs::symlink(format!("/../../../..{}", host_dir.display()), rootfs.join("escape")).unwrap();
@@ -110,4 +117,44 @@ fn mount_destination_symlink_stays_inside() {
         !host_mounts.contains(host_dir.to_str().unwrap()),
         "mounted on the host!"
     );
+}
+
+/// CVE-2025-52565 class: the image's /dev/console is a symlink (here to a
+/// file of the rootfs; in the exploit, to a /proc file that masking was
+/// meant to protect). Binding the terminal "on /dev/console" by path would
+/// follow it and mount the pty over the link's target. The runtime refuses,
+/// says why, and leaves nothing behind.
+#[test]
+fn dev_console_symlink_is_refused() {
+    use std::os::unix::net::UnixListener;
+    let env = Env::new();
+    let rootfs = private_rootfs(&env);
+    std::fs::create_dir_all(rootfs.join("dev")).unwrap();
+    std::fs::write(rootfs.join("victim"), "untouched\n").unwrap();
+    std::os::unix::fs::symlink("/victim", rootfs.join("dev/console")).unwrap();
+    let b = env.bundle("b", &["sh", "-c", "cat /victim"], |c| {
+        c["root"]["path"] = serde_json::json!(rootfs.display().to_string());
+        c["root"]["readonly"] = serde_json::json!(false);
+        c["process"]["terminal"] = serde_json::json!(true);
+        // No tmpfs on /dev: the image's /dev, with its planted link, stays.
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/dev");
+    });
+    let sock = env.tmp.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    // The runtime connects before it spawns the init; a master arrives only
+    // if the init got as far as sending one.
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        runtime::console::recv_fd(conn.as_raw_fd()).ok()
+    });
+    let (status, err) = env.try_create(&b, "c1", &["--console-socket", sock.to_str().unwrap()]);
+    assert!(!status.success(), "create followed the /dev/console symlink");
+    assert!(err.contains("/dev/console is a symlink"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(receiver.join().unwrap().is_none());
+    assert!(env.ids().is_empty(), "state left behind: {:?}", env.ids());
+    assert_eq!(std::fs::read_to_string(rootfs.join("victim")).unwrap(), "untouched\n");
 }

@@ -5,7 +5,8 @@
 //!  caller (containerd shim, podman, a test)      runtime               init (in the container)
 //!  listens on PATH ◄──── connect(PATH) ────────── create --console-socket PATH
 //!                                                 passes the socket fd ──► after pivot_root:
-//!                                                                          open /dev/ptmx (the container's devpts)
+//!                                                                          open /dev/ptmx (the container's devpts),
+//!                                                                          the slave by TIOCGPTPEER
 //!                                                                          TIOCSWINSZ consoleSize
 //!  recvmsg: SCM_RIGHTS(master) ◄──────────────────────────────────────────  sendmsg(master)
 //!                                                                          bind the slave on /dev/console,
@@ -22,7 +23,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
-use nix::mount::{mount, MsFlags};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{self, SetArg, Termios};
 
@@ -39,26 +39,24 @@ pub fn setup_in_container(socket: OwnedFd, size: Option<(u16, u16)>, console: bo
         .map_err(|e| format!("terminal: opening /dev/ptmx: {}", e.desc()))?;
     nix::pty::grantpt(&master).map_err(|e| format!("terminal: grantpt: {}", e.desc()))?;
     nix::pty::unlockpt(&master).map_err(|e| format!("terminal: unlockpt: {}", e.desc()))?;
-    let slave_path = nix::pty::ptsname_r(&master).map_err(|e| format!("terminal: ptsname: {}", e.desc()))?;
     let master = sys::owned_from_pty(master);
+    // The slave straight from the master: a /dev/pts/N path could be
+    // anything the image put there.
+    let slave =
+        sys::pty_peer(&master).map_err(|e| format!("terminal: opening the pty slave (TIOCGPTPEER): {}", e.desc()))?;
+    check_is_pty_slave(&slave)?;
     if let Some((rows, cols)) = size {
         sys::set_winsize(master.as_raw_fd(), rows, cols)
             .map_err(|e| format!("process.consoleSize: TIOCSWINSZ: {}", e.desc()))?;
     }
     if console {
-        mount_console(&slave_path)?;
+        mount_console(&slave)?;
     }
     send_fd(socket.as_raw_fd(), master.as_raw_fd(), "/dev/ptmx")
         .map_err(|e| format!("terminal: sending the pty master over the console socket: {}", e.desc()))?;
     drop(socket);
     drop(master);
 
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags_noctty()
-        .open(&slave_path)
-        .map_err(|e| format!("terminal: opening {slave_path}: {e}"))?;
     for fd in 0..3 {
         nix::unistd::dup2(slave.as_raw_fd(), fd).map_err(|e| format!("terminal: dup2 to fd {fd}: {}", e.desc()))?;
     }
@@ -73,25 +71,80 @@ pub fn setup_in_container(socket: OwnedFd, size: Option<(u16, u16)>, console: bo
     sys::set_controlling_tty(0).map_err(|e| format!("terminal: TIOCSCTTY: {}", e.desc()))
 }
 
-trait NoCtty {
-    fn custom_flags_noctty(&mut self) -> &mut Self;
-}
-
-impl NoCtty for std::fs::OpenOptions {
-    fn custom_flags_noctty(&mut self) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::custom_flags(self, libc::O_NOCTTY)
+/// A pty slave is a character device of the Unix98 pty majors (136–143):
+/// /dev/ptmx of an image could be something else that merely answers.
+fn check_is_pty_slave(slave: &OwnedFd) -> Result<(), String> {
+    let st = nix::sys::stat::fstat(slave.as_raw_fd())
+        .map_err(|e| format!("terminal: fstat of the pty slave: {}", e.desc()))?;
+    let major = nix::sys::stat::major(st.st_rdev);
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || !(136..=143).contains(&major) {
+        return Err(format!(
+            "terminal: /dev/ptmx did not give a pty (its peer is device {major}:{}); mount devpts on /dev/pts",
+            nix::sys::stat::minor(st.st_rdev)
+        ));
     }
+    Ok(())
 }
 
 /// /dev/console is the container's terminal (config-linux.md "Default
 /// Devices": /dev/console is set up if terminal is enabled).
-fn mount_console(slave: &str) -> Result<(), String> {
-    let console = Path::new("/dev/console");
-    if !console.exists() {
-        std::fs::File::create(console).map_err(|e| format!("terminal: creating /dev/console: {e}"))?;
+///
+/// Nothing here trusts a path the image controls (the CVE-2025-52565
+/// class: a /dev/console symlink turning the bind onto /proc files): the
+/// target is created and opened without following a symlink, refused
+/// unless it is a plain file or a device node, and the pty goes onto it fd
+/// to fd with open_tree + move_mount.
+fn mount_console(slave: &OwnedFd) -> Result<(), String> {
+    use nix::sys::stat::Mode;
+    let root = sys::openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0, 0)
+        .map_err(|e| format!("terminal: opening /: {}", e.desc()))?;
+    let dev = sys::openat2(
+        root.as_raw_fd(),
+        Path::new("dev"),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        sys::RESOLVE_IN_ROOT,
+    )
+    .map_err(|e| format!("terminal: opening /dev: {}", e.desc()))?;
+    // O_EXCL|O_NOFOLLOW: create, but never through a planted symlink.
+    match nix::fcntl::openat(
+        Some(dev.as_raw_fd()),
+        "console",
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o666),
+    ) {
+        Ok(fd) => drop(nix::unistd::close(fd)),
+        Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(format!("terminal: creating /dev/console: {}", e.desc())),
     }
-    mount(Some(slave), console, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| format!("terminal: bind-mounting {slave} on /dev/console: {}", e.desc()))
+    let target = sys::openat2(
+        dev.as_raw_fd(),
+        Path::new("console"),
+        libc::O_PATH | libc::O_NOFOLLOW,
+        0,
+        sys::RESOLVE_IN_ROOT,
+    )
+    .map_err(|e| format!("terminal: opening /dev/console: {}", e.desc()))?;
+    let st =
+        nix::sys::stat::fstat(target.as_raw_fd()).map_err(|e| format!("terminal: fstat /dev/console: {}", e.desc()))?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFCHR => {}
+        libc::S_IFLNK => {
+            return Err(
+                "terminal: /dev/console is a symlink in the rootfs; refusing to mount the terminal through it".into(),
+            )
+        }
+        _ => {
+            return Err(
+                "terminal: /dev/console is neither a file nor a device node; refusing to mount the terminal on it"
+                    .into(),
+            )
+        }
+    }
+    let tree =
+        sys::open_tree_clone_fd(slave).map_err(|e| format!("terminal: open_tree of the pty slave: {}", e.desc()))?;
+    sys::move_mount_onto(&tree, &target)
+        .map_err(|e| format!("terminal: bind-mounting the pty on /dev/console: {}", e.desc()))
 }
 
 /// `--console-socket PATH`: connect to the caller's listening socket.

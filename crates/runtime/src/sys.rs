@@ -365,6 +365,21 @@ pub fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
+/// `open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)`:
+/// a detached bind mount of exactly the object `fd` refers to, with no path
+/// lookup that a swapped symlink could redirect.
+pub fn open_tree_clone_fd(fd: &OwnedFd) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: an open fd, an empty NUL-terminated path and plain flags.
+    let ret = unsafe { libc::syscall(SYS_OPEN_TREE, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
 /// `move_mount(tree, "", target, "", F_EMPTY_PATH | T_EMPTY_PATH)`: attach a
 /// detached mount onto the object `target` refers to.
 pub fn move_mount_onto(tree: &OwnedFd, target: &OwnedFd) -> Result<(), Errno> {
@@ -452,6 +467,19 @@ pub fn take_received_fd(fd: RawFd) -> OwnedFd {
     // SAFETY: the kernel installed this fd in our table for this message;
     // nothing else refers to it.
     unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// TIOCGPTPEER: open the slave of the pty `master` straight from it
+/// (`O_RDWR | O_NOCTTY | O_CLOEXEC`), never through a /dev/pts path.
+pub fn pty_peer(master: &OwnedFd) -> Result<OwnedFd, Errno> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes open(2) flags as an integer; no memory is passed.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret) })
 }
 
 /// TIOCSWINSZ: set a terminal's size.
