@@ -158,3 +158,127 @@ fn dev_console_symlink_is_refused() {
     assert!(env.ids().is_empty(), "state left behind: {:?}", env.ids());
     assert_eq!(std::fs::read_to_string(rootfs.join("victim")).unwrap(), "untouched\n");
 }
+
+/// CVE-2021-30465 itself, as a race: while `create` runs, the host swaps a
+/// bind mount's destination between a directory and a symlink to a host
+/// directory, as fast as it can (renameat2 RENAME_EXCHANGE). A runtime that
+/// checks the path and then mounts on it by name loses that race now and
+/// then, and mounts onto the host directory. The runtime resolves the
+/// destination once, inside the rootfs, and mounts on that fd. A
+/// createContainer hook (in the container's mount namespace, before
+/// pivot_root) records any mount that landed on the host directory.
+#[test]
+fn mount_destination_swapped_during_create_stays_inside() {
+    use nix::fcntl::{renameat2, RenameFlags};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    const ROUNDS: usize = 40;
+
+    let env = Env::new();
+    let rootfs = private_rootfs(&env);
+    let outside = env.tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // Read inside the rootfs, the link names this directory: let it exist,
+    // so the mount lands somewhere either way.
+    std::fs::create_dir_all(rootfs.join(outside.strip_prefix("/").unwrap())).unwrap();
+    std::fs::create_dir_all(rootfs.join("race/dst")).unwrap();
+    std::os::unix::fs::symlink(&outside, rootfs.join("race/alt")).unwrap();
+    let volume = env.tmp.path().join("volume");
+    std::fs::create_dir_all(&volume).unwrap();
+    let log = env.tmp.path().join("escapes.log");
+    let script = format!(
+        "grep -F ' {} ' /proc/self/mountinfo >> {}; exit 0",
+        outside.display(),
+        log.display()
+    );
+    let b = env.bundle("b", &["true"], |c| {
+        c["root"]["path"] = serde_json::json!(rootfs.display().to_string());
+        c["root"]["readonly"] = serde_json::json!(false);
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/race/dst", "type": "bind", "source": volume.display().to_string(), "options": ["rbind"]
+        }));
+        c["hooks"]["createContainer"] = serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", script]}]);
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicU64::new(0));
+    let racer = {
+        let (stop, swaps) = (stop.clone(), swaps.clone());
+        let (dst, alt) = (rootfs.join("race/dst"), rootfs.join("race/alt"));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if renameat2(None, &dst, None, &alt, RenameFlags::RENAME_EXCHANGE).is_err() {
+                    break;
+                }
+                swaps.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let (mut created, mut refused) = (0, Vec::new());
+    for round in 0..ROUNDS {
+        let id = format!("race{round}");
+        let (status, err) = env.try_create(&b, &id, &[]);
+        if status.success() {
+            created += 1;
+            env.ok(&["delete", "--force", &id]);
+        } else {
+            // Losing the race may also mean a clear refusal.
+            assert_eq!(err.trim().lines().count(), 1, "{err}");
+            assert!(err.contains("race/"), "{err}");
+            refused.push(err);
+        }
+        assert!(env.ids().is_empty(), "round {round} left {:?}", env.ids());
+    }
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+
+    let escapes = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(escapes.is_empty(), "mounted on the host directory:\n{escapes}");
+    assert!(created > 0, "no create survived the race: {refused:?}");
+    assert!(swaps.load(Ordering::Relaxed) > ROUNDS as u64, "the racer did not run");
+    assert!(
+        std::fs::read_dir(&outside).unwrap().next().is_none(),
+        "the host directory changed"
+    );
+}
+
+/// CVE-2025-31133 class: the image's /dev/null is not the null device — a
+/// symlink to a file of the image, or a FIFO (opening it would block the
+/// init forever). Masking "with /dev/null" by name would bind the link's
+/// target over the masked paths, or hang. The runtime looks at what
+/// /dev/null is without opening or following it, and refuses.
+#[test]
+fn replaced_dev_null_is_refused_for_masking() {
+    for planted in ["symlink", "fifo"] {
+        let env = Env::new();
+        let rootfs = private_rootfs(&env);
+        std::fs::create_dir_all(rootfs.join("dev")).unwrap();
+        std::fs::write(rootfs.join("victim"), "untouched\n").unwrap();
+        match planted {
+            "symlink" => std::os::unix::fs::symlink("/victim", rootfs.join("dev/null")).unwrap(),
+            _ => nix::unistd::mkfifo(
+                &rootfs.join("dev/null"),
+                nix::sys::stat::Mode::from_bits_truncate(0o666),
+            )
+            .unwrap(),
+        }
+        let b = env.bundle("b", &["true"], |c| {
+            c["root"]["path"] = serde_json::json!(rootfs.display().to_string());
+            c["root"]["readonly"] = serde_json::json!(false);
+            // No tmpfs on /dev: the image's /dev, with what was planted, stays.
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/dev");
+            assert!(c["linux"]["maskedPaths"].as_array().is_some_and(|m| !m.is_empty()));
+        });
+        let (status, err) = env.try_create(&b, "c1", &[]);
+        assert!(!status.success(), "{planted}: masking used the planted /dev/null");
+        assert!(
+            err.contains("/dev/null in the container is not the null device"),
+            "{planted}: {err}"
+        );
+        assert!(env.ids().is_empty(), "{planted}: state left behind");
+        assert_eq!(std::fs::read_to_string(rootfs.join("victim")).unwrap(), "untouched\n");
+    }
+}
