@@ -282,3 +282,59 @@ fn replaced_dev_null_is_refused_for_masking() {
         assert_eq!(std::fs::read_to_string(rootfs.join("victim")).unwrap(), "untouched\n");
     }
 }
+
+/// CVE-2025-52881 class: /proc/sys is not procfs but a directory of the
+/// attacker's (here a bind from the host, as a malicious config or a shared
+/// volume could arrange), so "writing a sysctl" would write into it — or,
+/// when the file is a FIFO, block the init forever. The runtime opens each
+/// sysctl file without following a link and without blocking, checks it is
+/// on procfs, and refuses.
+#[test]
+fn sysctl_write_redirected_off_procfs_is_refused() {
+    for planted in ["file", "fifo"] {
+        let env = Env::new();
+        let fake = env.tmp.path().join("fake-sys");
+        std::fs::create_dir_all(fake.join("kernel")).unwrap();
+        let target = fake.join("kernel/domainname");
+        match planted {
+            "file" => std::fs::write(&target, "host-value\n").unwrap(),
+            _ => nix::unistd::mkfifo(&target, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap(),
+        }
+        let b = env.bundle("b", &["true"], |c| {
+            c["linux"]["sysctl"] = serde_json::json!({"kernel.domainname": "evil"});
+            c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+                "destination": "/proc/sys", "type": "bind", "source": fake.display().to_string(), "options": ["rbind"]
+            }));
+        });
+        let err_path = env.tmp.path().join("create.err");
+        let mut child = env
+            .cmd()
+            .args(["create", "--bundle", b.to_str().unwrap(), "c1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            // A file, not a pipe: a created init would hold a pipe open.
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                env.exec(&["delete", "--force", "c1"]);
+                panic!("{planted}: create hung writing the sysctl");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let err = std::fs::read_to_string(&err_path).unwrap();
+        assert!(!status.success(), "{planted}: the sysctl was written off procfs");
+        assert!(err.contains("linux.sysctl kernel.domainname"), "{planted}: {err}");
+        assert!(env.ids().is_empty(), "{planted}: state left behind");
+        if planted == "file" {
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "host-value\n");
+        }
+    }
+}

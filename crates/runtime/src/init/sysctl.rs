@@ -3,6 +3,7 @@
 //! would change the host.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
@@ -59,8 +60,11 @@ pub fn apply(spec: &Spec) -> Result<(), String> {
     for key in keys {
         let value = &sysctl[key];
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        // O_NONBLOCK: were the file a FIFO planted in a fake /proc/sys, a
+        // plain open would wait for a reader forever; O_NOFOLLOW: no link.
         let mut f = std::fs::OpenOptions::new()
             .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| format!("linux.sysctl {key}: opening {path}: {e}"))?;
         let fs = nix::sys::statfs::fstatfs(&f).map_err(|e| format!("linux.sysctl {key}: statfs: {}", e.desc()))?;
