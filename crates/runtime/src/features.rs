@@ -72,7 +72,7 @@ pub const COVERAGE: &[Field] = &[
     f("annotations", Supported, "reported by state", "conformance:state.*"),
     // config-linux.md
     f("linux.namespaces", Supported, "pid, network, mount, ipc, uts, user, cgroup, time; new or joined by path", "lifecycle::pid_namespace_shows_only_the_container; conformance:linux.namespaces.*"),
-    f("linux.uidMappings/gidMappings", Supported, "written by the runtime", "config_linux::user_namespace_with_mappings"),
+    f("linux.uidMappings/gidMappings", Supported, "written by the runtime; rootless, a map of only the caller's own id is written directly (setgroups denied), any other through newuidmap/newgidmap from $PATH, which check /etc/subuid and /etc/subgid", "config_linux::user_namespace_with_mappings; rootless::subordinate_id_ranges_are_mapped_through_newuidmap"),
     f("linux.timeOffsets", Supported, "monotonic and boottime", "config_linux::time_namespace_offsets"),
     f("linux.devices", Supported, "mknod, or a bind of the host node in a user namespace", "config_linux::devices_are_created_as_configured"),
     f("linux.cgroupsPath", Supported, "absolute, relative to the caller's cgroup, or /<id>; v1/hybrid tested here, v2 by the VM test bed (just test-cgroup2); with --systemd-cgroup, slice:prefix:name is placed at systemd's path through cgroupfs (systemd itself is not asked over D-Bus)", "cgroups::resources_land_in_the_cgroup_and_it_goes_with_delete; cgroups::systemd_cgroup_path_form; conformance:linux.cgroupsPath"),

@@ -97,6 +97,18 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: libc::c_int) -> Result<(), Err
     Ok(())
 }
 
+/// Have the child of `cmd` mark every fd from 3 up close-on-exec before it
+/// execs: fds the runtime inherited without CLOEXEC (`--preserve-fds`,
+/// LISTEN_FDS) are meant for the container, not for a helper it runs.
+pub fn exec_without_stray_fds(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the forked child before exec; it makes one
+    // async-signal-safe syscall and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| cloexec_from(3).map_err(std::io::Error::from));
+    }
+}
+
 /// Mark every fd from `first` upwards close-on-exec, so nothing the runtime
 /// holds open leaks into the container's program (CVE-2024-21626).
 pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {

@@ -140,8 +140,10 @@ pub fn finish(e: Exec) -> Result<(), String> {
         nix::sys::prctl::set_keepcaps(true).map_err(|err| format!("prctl(PR_SET_KEEPCAPS): {}", err.desc()))?;
     }
     // Supplementary groups first: after setuid we may no longer change them.
-    // In a rootless container setgroups is denied (see userns.rs): with no
-    // additional groups asked for, there is nothing to set.
+    // setgroups is denied when a rootless runtime wrote a one-id gid_map
+    // itself (see userns.rs): with no additional groups asked for, there
+    // is nothing to set. With ranges from newgidmap it stays allowed, and
+    // the groups are set as for root.
     let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
     if !(denied && e.groups.is_empty()) {
         nix::unistd::setgroups(&e.groups).map_err(|err| format!("setgroups {:?}: {}", e.groups, err.desc()))?;

@@ -68,6 +68,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
         pid: None,
         cgroup: Default::default(),
         hook_state: None,
+        channel: None,
     };
     match build(&mut undo, &bundle, opts) {
         Ok(created) => {
@@ -152,9 +153,10 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         spawn.inherit.push((crate::idmap::env_name(index), tree));
     }
     crate::init::namespaces::join_in_runtime(&bundle.spec).map_err(Error::Invalid)?;
-    let (mut sock, child_sock) = UnixStream::pair().context(|| "socketpair for the sync channel".into())?;
+    let (sock, child_sock) = UnixStream::pair().context(|| "socketpair for the sync channel".into())?;
+    let sock = undo.channel.insert(sock);
     let pid = info_span!("spawn_init")
-        .in_scope(|| spawn_init(spawn, &child_sock, &sock))
+        .in_scope(|| spawn_init(spawn, &child_sock, sock))
         .map_err(|e| Error::Invalid(format!("spawning container init: {e}")))?;
     undo.pid = Some(pid);
     let mut stored = Stored {
@@ -213,7 +215,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     })?;
     fault_point("after-cgroup");
     // Release the child to exec the init (see the protocol in channel.rs).
-    std::io::Write::write_all(&mut sock, &[0]).context(|| "releasing the init".into())?;
+    std::io::Write::write_all(sock, &[0]).context(|| "releasing the init".into())?;
 
     // `exec` needs the config the container was made from, not whatever
     // config.json says later.
@@ -232,8 +234,8 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         rootfs: bundle.rootfs.clone(),
     };
     info_span!("init_setup").in_scope(|| {
-        channel::send(&mut sock, &ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?;
-        wait_ready(&mut sock, &mut undo.pid, &bundle.spec, &hook_state)
+        channel::send(sock, &ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?;
+        wait_ready(sock, &mut undo.pid, &bundle.spec, &hook_state)
     })?;
 
     fault_point("before-created");
@@ -470,6 +472,10 @@ struct Undo {
     cgroup: crate::cgroups::Cgroup,
     /// Once the state exists: what the poststop hooks get when a hook fails.
     hook_state: Option<hooks::State>,
+    /// Our end of the sync channel. Closed only after the init is killed:
+    /// an init still waiting for its go-ahead would otherwise see EOF and
+    /// print "runtime gone" under the real error.
+    channel: Option<UnixStream>,
 }
 
 impl Undo {
