@@ -650,3 +650,92 @@ pub fn bpf_attach_cgroup_device(cgroup: &OwnedFd, prog: &OwnedFd) -> Result<(), 
     };
     Errno::result(ret).map(drop)
 }
+
+/// The ranges of `/proc/self/smaps` text that are clean private file
+/// mappings: not writable, backed by a file (an inode and a path), and with
+/// no anonymous (copied-on-write) page. Their pages are exactly the file's.
+pub fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut candidate: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if let Some((start, end)) = first.split_once('-') {
+            // A mapping's header: `start-end perms offset dev inode [path]`.
+            if let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) {
+                out.extend(candidate.take());
+                let perms = words.next().unwrap_or("");
+                let inode = words.nth(2).unwrap_or("0");
+                let path = words.next().unwrap_or("");
+                let clean_kind = perms.len() == 4 && !perms.contains('w') && perms.ends_with('p');
+                if clean_kind && inode != "0" && path.starts_with('/') && start < end {
+                    candidate = Some((start, end));
+                }
+                continue;
+            }
+        }
+        if first == "Anonymous:" && words.next() != Some("0") {
+            candidate = None;
+        }
+    }
+    out.extend(candidate);
+    out
+}
+
+/// Drop the pages of our clean file mappings from our page tables
+/// (`MADV_DONTNEED`), and give free heap back (`malloc_trim`). The page cache
+/// keeps them; whatever we touch later faults back in. For a process that is
+/// about to wait a long time (the init in state `created`).
+pub fn shed_clean_pages(smaps: &str) {
+    for (start, end) in clean_file_mappings(smaps) {
+        // SAFETY: the kernel reports [start, end) as a read-only private
+        // file mapping holding no anonymous page, in this single-threaded
+        // process: every page equals the file's, so dropping it loses
+        // nothing and the next access reads it back from the file.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        }
+    }
+    // SAFETY: malloc_trim only returns free memory of the allocator.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_clean_readonly_file_mappings_are_shed() {
+        let smaps = "\
+55d0c0000000-55d0c0100000 r--p 00000000 fe:00 1234 /usr/bin/x
+Rss:                 128 kB
+Anonymous:             0 kB
+55d0c0100000-55d0c0300000 r-xp 00100000 fe:00 1234 /usr/bin/x
+Anonymous:             0 kB
+55d0c0300000-55d0c0310000 r--p 00300000 fe:00 1234 /usr/bin/x
+Anonymous:             8 kB
+55d0c0310000-55d0c0320000 rw-p 00310000 fe:00 1234 /usr/bin/x
+Anonymous:             0 kB
+55d0c1000000-55d0c1100000 rw-p 00000000 00:00 0 [heap]
+Anonymous:           200 kB
+7ffd00000000-7ffd00002000 r--p 00000000 00:00 0 [vvar]
+Anonymous:             0 kB
+7ffd00002000-7ffd00004000 r-xp 00000000 00:00 0 [vdso]
+Anonymous:             0 kB
+7f0000000000-7f0000001000 r--s 00000000 00:05 77 /memfd:x (deleted)
+Anonymous:             0 kB
+7f0000100000-7f0000200000 r-xp 00000000 fe:00 99 /usr/lib/libc.so.6
+Anonymous:             0 kB
+";
+        assert_eq!(
+            clean_file_mappings(smaps),
+            [
+                (0x55d0c0000000, 0x55d0c0100000),
+                (0x55d0c0100000, 0x55d0c0300000),
+                (0x7f0000100000, 0x7f0000200000)
+            ]
+        );
+    }
+}

@@ -67,6 +67,7 @@ fn run() -> Result<(), String> {
             std::process::exit(1);
         }
     };
+    shed_setup_pages();
     channel::send(&mut sock, &FromInit::Ready).map_err(|e| format!("reporting ready: {e}"))?;
     drop(sock);
 
@@ -88,6 +89,25 @@ fn run() -> Result<(), String> {
         return Err(msg);
     }
     exec::finish(prepared.exec)
+}
+
+/// Waiting in state `created` can last (an engine creates, and starts much
+/// later), and all the init does meanwhile is block in open(2). The code and
+/// libraries that set the container up are clean file pages: drop them from
+/// the init's page tables, so a waiting container holds little memory
+/// (docs/performance.md); what `start` needs faults back in. Only from a
+/// real procfs: a fake /proc's smaps could name any range.
+fn shed_setup_pages() {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open("/proc/self/smaps") else {
+        return;
+    };
+    let on_procfs =
+        nix::sys::statfs::fstatfs(&f).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+    let mut text = String::new();
+    if on_procfs && f.read_to_string(&mut text).is_ok() {
+        sys::shed_clean_pages(&text);
+    }
 }
 
 /// Why `setup` failed: a step of ours, or a createContainer hook (after
