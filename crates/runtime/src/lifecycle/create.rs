@@ -191,13 +191,9 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         crate::init::process_attrs::set_affinity(pid, &list, "process.execCPUAffinity.initial")
             .map_err(Error::Invalid)?;
     }
-    // Release the child to exec the init (see the protocol in channel.rs):
-    // its exec and start-up overlap with the cgroup writes below, which in
-    // cgroup v1 often wait out an RCU grace period. The init then waits for
-    // the Bootstrap, sent only once it is in its cgroups: every namespace,
-    // mount and process it makes is accounted and limited from the start,
-    // and a cgroup namespace it creates is rooted there.
-    std::io::Write::write_all(sock, &[0]).context(|| "releasing the init".into())?;
+    // The cgroup before the init runs a single instruction of its own: it
+    // and everything it forks are accounted and limited from the start, and
+    // a cgroup namespace it creates is rooted there.
     info_span!("cgroups").in_scope(|| -> Result<()> {
         let Some(host) = plan_cgroup(&mut undo.cgroup, &bundle.spec, &opts.id, opts.systemd_cgroup)? else {
             return Ok(());
@@ -218,6 +214,8 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         }
     })?;
     fault_point("after-cgroup");
+    // Release the child to exec the init (see the protocol in channel.rs).
+    std::io::Write::write_all(sock, &[0]).context(|| "releasing the init".into())?;
 
     // `exec` needs the config the container was made from, not whatever
     // config.json says later.

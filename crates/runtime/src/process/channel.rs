@@ -9,11 +9,10 @@
 //!  runtime (create / run)                     init (becomes the container's PID 1)
 //!  ──────────────────────                     ───────────────────────────────────
 //!  clone(CLONE_NEWPID [|CLONE_NEWUSER]) ────► (child waits for one byte)
-//!  save state "creating" (pid, start time)
 //!  write uid_map/gid_map (user namespace)
 //!  one byte "go" ───────────────────────────► [setresuid(0) in the userns]
-//!  join the cgroups (meanwhile)               execveat(read-only view of the
-//!                                               binary, "init"), wait
+//!                                             execveat(sealed memfd copy, "init")
+//!  save state "creating" (pid, start time)
 //!  Bootstrap{spec, bundle, rootfs, state} ──► setns / unshare namespaces
 //!                                             hostname, mounts, /dev
 //!                                 ◄────────── RunHooks  (only with prestart or
