@@ -295,6 +295,13 @@ enum ListFormat {
 }
 
 fn main() -> ExitCode {
+    // The container's init (spawn.rs execs us as exactly `mini-containerd
+    // init`) skips building the whole command line parser: its start-up is
+    // on every create's path.
+    let mut args = std::env::args_os();
+    if args.len() == 2 && args.nth(1).is_some_and(|a| a == "init") {
+        runtime::init::main();
+    }
     let cli = Cli::parse();
     if matches!(cli.command, Command::Init) {
         runtime::init::main();
