@@ -338,3 +338,66 @@ fn sysctl_write_redirected_off_procfs_is_refused() {
         }
     }
 }
+
+/// CVE-2021-30465's relatives, one path kind each, with the symlink forms
+/// the issue lists: a device node under an absolute link with `..`s, a cwd
+/// through a relative `..` chain, a masked and a read-only path through
+/// absolute links. Each link names a host directory or file; each must be
+/// read inside the rootfs (device nodes are made before pivot_root, so
+/// only resolving inside the rootfs keeps them off the host; the others
+/// are applied after it).
+#[test]
+fn symlinked_device_cwd_masked_and_readonly_paths_stay_inside() {
+    let env = Env::new();
+    let rootfs = private_rootfs(&env);
+    let host = env.tmp.path().join("host");
+    for sub in ["dev", "cwd"] {
+        std::fs::create_dir_all(host.join(sub)).unwrap();
+        std::fs::create_dir_all(rootfs.join(host.strip_prefix("/").unwrap()).join(sub)).unwrap();
+    }
+    for file in ["masked", "ro"] {
+        std::fs::write(host.join(file), "host\n").unwrap();
+        std::fs::write(rootfs.join(host.strip_prefix("/").unwrap()).join(file), "inside\n").unwrap();
+    }
+    let up = "../".repeat(12);
+    let link = |name: &str, target: String| std::os::unix::fs::symlink(target, rootfs.join(name)).unwrap();
+    link("devlink", format!("/../../..{}", host.join("dev").display()));
+    link(
+        "cwdlink",
+        format!("{up}{}", host.join("cwd").strip_prefix("/").unwrap().display()),
+    );
+    link("masklink", format!("/../..{}", host.join("masked").display()));
+    link("rolink", format!("/..{}", host.join("ro").display()));
+    let script = "test -c /devlink/mynull && echo dev-ok; pwd; cat /masklink; echo end-masked; \
+                  cat /rolink; echo x > /rolink || echo ro-ok";
+    let b = env.bundle("b", &["sh", "-c", script], |c| {
+        c["root"]["path"] = serde_json::json!(rootfs.display().to_string());
+        c["root"]["readonly"] = serde_json::json!(false);
+        c["process"]["cwd"] = serde_json::json!("/cwdlink");
+        c["linux"]["devices"] =
+            serde_json::json!([{"path": "/devlink/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
+        c["linux"]["maskedPaths"] = serde_json::json!(["/masklink"]);
+        c["linux"]["readonlyPaths"] = serde_json::json!(["/rolink"]);
+    });
+    let (code, out, err) = env.run(&b, "c1");
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    // The cwd is the directory inside the rootfs; the masked file reads
+    // empty; the read-only one shows the rootfs's content and refuses writes.
+    assert_eq!(
+        lines,
+        [
+            "dev-ok",
+            host.join("cwd").to_str().unwrap(),
+            "end-masked",
+            "inside",
+            "ro-ok"
+        ],
+        "{out}{err}"
+    );
+    assert!(!host.join("dev/mynull").exists(), "device node made on the host");
+    assert!(rootfs.join(host.strip_prefix("/").unwrap()).join("dev/mynull").exists());
+    for file in ["masked", "ro"] {
+        assert_eq!(std::fs::read_to_string(host.join(file)).unwrap(), "host\n");
+    }
+}
