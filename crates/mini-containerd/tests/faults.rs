@@ -104,3 +104,59 @@ fn fifty_containers_in_parallel() {
         assert!(!cgroup_exists(id), "cgroup {id} left");
     }
 }
+
+/// The runtime where it cannot work: no /proc (so no /proc/self/exe to run
+/// the init from), or a pid limit that leaves no room for the init. Each
+/// time `create` fails with one line saying why, and leaves no state.
+#[test]
+fn no_proc_and_a_full_pid_limit_fail_cleanly() {
+    let env = Env::new();
+    let b = env.bundle("b", &["true"], |_| {});
+    let create = format!(
+        "exec {} --root {} create --bundle {} c1 </dev/null",
+        common::BIN,
+        env.root.display(),
+        b.display()
+    );
+    // The pids hierarchy of cgroup v1 here; the unified one on a v2 host.
+    let hierarchy = Path::new("/sys/fs/cgroup/pids");
+    let hierarchy = if hierarchy.exists() {
+        hierarchy
+    } else {
+        Path::new("/sys/fs/cgroup")
+    };
+    let pids = hierarchy.join(format!("mc-test-pids-{}", common::unique()));
+    std::fs::create_dir(&pids).unwrap();
+    struct Rmdir(std::path::PathBuf);
+    impl Drop for Rmdir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _guard = Rmdir(pids.clone());
+    // One process allowed: the runtime itself, which moves there first.
+    std::fs::write(pids.join("pids.max"), "1").unwrap();
+    let cases = [
+        (
+            "no /proc",
+            format!("umount -l /proc && {create}"),
+            "/proc/self/exe (is /proc mounted?)",
+        ),
+        (
+            "pids.max 1",
+            format!("echo $$ > {}/cgroup.procs && {create}", pids.display()),
+            "a process limit is reached",
+        ),
+    ];
+    for (name, script, needle) in cases {
+        let out = std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: create succeeded");
+        assert!(err.contains(needle), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+        assert!(env.ids().is_empty(), "{name}: state left: {:?}", env.ids());
+    }
+}

@@ -108,7 +108,8 @@ pub fn readonly_self() -> Result<OwnedFd, String> {
 pub fn sealed_self_copy() -> Result<OwnedFd, String> {
     use nix::fcntl::{fcntl, FcntlArg, SealFlag};
     use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-    let mut exe = std::fs::File::open("/proc/self/exe").map_err(|e| format!("opening /proc/self/exe: {e}"))?;
+    let mut exe = std::fs::File::open("/proc/self/exe")
+        .map_err(|e| format!("opening /proc/self/exe (is /proc mounted?): {e}"))?;
     let memfd = memfd_create(
         c"mini-containerd",
         MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
@@ -164,6 +165,11 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream, parent_sock: &UnixS
     }
 
     match sys::clone_process(spawn.clone_flags.bits()) {
+        Err(nix::errno::Errno::EAGAIN) => Err(format!(
+            "clone({:?}): {}: a process limit is reached (pids.max of our cgroup, RLIMIT_NPROC or kernel.threads-max)",
+            spawn.clone_flags,
+            nix::errno::Errno::EAGAIN.desc()
+        )),
         Err(e) => Err(format!("clone({:?}): {}", spawn.clone_flags, e.desc())),
         Ok(CloneResult::Parent(pid)) => Ok(pid),
         Ok(CloneResult::Child) => {
