@@ -216,40 +216,43 @@ enum Command {
         ps_args: Vec<String>,
     },
     /// Change the resource limits of a running container
+    ///
+    /// A limit of -1 means unlimited, as with runc (`--memory-swap -1`).
     #[command(
-        after_help = "Examples:\n  mini-containerd update --memory 67108864 --pids-limit 100 box1\n  echo '{\"cpu\":{\"shares\":512}}' | mini-containerd update --resources - box1"
+        allow_negative_numbers = true,
+        after_help = "Examples:\n  mini-containerd update --memory 67108864 --pids-limit 100 box1\n  mini-containerd update --memory-swap -1 box1\n  echo '{\"cpu\":{\"shares\":512}}' | mini-containerd update --resources - box1"
     )]
     Update {
         /// linux.resources JSON from FILE, or - for stdin
         #[arg(short, long, value_name = "FILE")]
         resources: Option<PathBuf>,
         /// Memory limit in bytes
-        #[arg(long)]
+        #[arg(long, value_parser = limit)]
         memory: Option<i64>,
-        #[arg(long = "memory-reservation")]
+        #[arg(long = "memory-reservation", value_parser = limit)]
         memory_reservation: Option<i64>,
         /// Memory plus swap limit in bytes
-        #[arg(long = "memory-swap")]
+        #[arg(long = "memory-swap", value_parser = limit)]
         memory_swap: Option<i64>,
-        #[arg(long = "kernel-memory")]
+        #[arg(long = "kernel-memory", value_parser = limit)]
         kernel_memory: Option<i64>,
-        #[arg(long = "kernel-memory-tcp")]
+        #[arg(long = "kernel-memory-tcp", value_parser = limit)]
         kernel_memory_tcp: Option<i64>,
         #[arg(long = "cpu-shares")]
         cpu_shares: Option<u64>,
-        #[arg(long = "cpu-quota")]
+        #[arg(long = "cpu-quota", value_parser = limit)]
         cpu_quota: Option<i64>,
         #[arg(long = "cpu-period")]
         cpu_period: Option<u64>,
         #[arg(long = "cpu-rt-period")]
         cpu_rt_period: Option<u64>,
-        #[arg(long = "cpu-rt-runtime")]
+        #[arg(long = "cpu-rt-runtime", value_parser = limit)]
         cpu_rt_runtime: Option<i64>,
         #[arg(long = "cpuset-cpus")]
         cpuset_cpus: Option<String>,
         #[arg(long = "cpuset-mems")]
         cpuset_mems: Option<String>,
-        #[arg(long = "pids-limit")]
+        #[arg(long = "pids-limit", value_parser = limit)]
         pids_limit: Option<i64>,
         #[arg(long = "blkio-weight")]
         blkio_weight: Option<u16>,
@@ -294,6 +297,16 @@ enum ListFormat {
     Json,
 }
 
+/// A resource limit given on the command line: a number, or -1 for
+/// unlimited (runc's convention); anything below -1 is a mistake.
+fn limit(s: &str) -> Result<i64, String> {
+    match s.parse::<i64>() {
+        Ok(v) if v >= -1 => Ok(v),
+        Ok(_) => Err("a limit is a number >= 0, or -1 for unlimited".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn main() -> ExitCode {
     // The container's init (spawn.rs execs us as exactly `mini-containerd
     // init`) skips building the whole command line parser: its start-up is
@@ -302,7 +315,19 @@ fn main() -> ExitCode {
     if args.len() == 2 && args.nth(1).is_some_and(|a| a == "init") {
         runtime::init::main();
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors exit 1, as runc's do (clap's own choice is 2);
+        // --help and --version print to stdout and exit 0.
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     if matches!(cli.command, Command::Init) {
         runtime::init::main();
     }

@@ -125,6 +125,68 @@ fn update_and_stats() {
     assert_eq!(shares.trim(), "300");
     let err = env.fails(&["update", "--cpuset-cpus", "4095", "c1"]);
     assert!(err.contains("cpuset.cpus") && err.contains("4095"), "{err}");
+    // -1 is runc's "unlimited", also for flags that look like one.
+    env.ok(&[
+        "update",
+        "--memory",
+        "-1",
+        "--memory-swap",
+        "-1",
+        "--pids-limit",
+        "-1",
+        "c1",
+    ]);
+    let memory = common::cgroup_dir(pid, "memory");
+    let limit: u64 = std::fs::read_to_string(memory.join("memory.limit_in_bytes"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(limit > 1 << 60, "memory.limit_in_bytes {limit}");
+    let pids = std::fs::read_to_string(common::cgroup_dir(pid, "pids").join("pids.max")).unwrap();
+    assert_eq!(pids.trim(), "max");
+}
+
+/// Malformed command lines — unknown flags, bad signal names, resource
+/// values, users, capabilities — fail with exit status 1 (runc's, where
+/// clap would say 2), a first line naming what was wrong, and no effect on
+/// the container.
+#[test]
+fn malformed_command_lines_are_refused_harmlessly() {
+    let env = Env::new();
+    let b = env.bundle("b", &["sleep", "1000"], |_| {});
+    env.create(&b, "c1");
+    let cases: &[(&[&str], &str)] = &[
+        (&["kill", "c1", "SIGFOO"], "SIGFOO"),
+        (&["kill", "c1", "999"], "999"),
+        (&["kill", "c1", ""], "unknown signal"),
+        (&["update", "--memory", "abc", "c1"], "--memory"),
+        (&["update", "--memory", "-5", "c1"], "--memory"),
+        (
+            &["update", "--cpu-shares", "99999999999999999999", "c1"],
+            "--cpu-shares",
+        ),
+        (&["update", "--pids-limit", "x", "c1"], "--pids-limit"),
+        (&["update", "--blkio-weight", "70000", "c1"], "--blkio-weight"),
+        (&["create", "--bogus", "c2"], "--bogus"),
+        (&["--bogus", "list"], "--bogus"),
+        (&["exec", "--user", "abc:def", "c1", "true"], "--user"),
+        (&["exec", "--cap", "CAP_BOGUS", "c1", "true"], "CAP_BOGUS"),
+        (&["ps", "--format", "bogus", "c1"], "--format"),
+        (&["state"], "required arguments"),
+    ];
+    for (args, needle) in cases {
+        let out = env.exec(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        let first = err.lines().next().unwrap_or("");
+        assert!(
+            first.contains(needle),
+            "{args:?}: first line {first:?} does not name {needle:?}"
+        );
+        assert_eq!(env.status("c1"), "created", "{args:?} changed the container");
+    }
+    assert_eq!(env.ids(), ["c1"]);
 }
 
 /// A process over the memory limit is OOM-killed, and `events` reports it.
