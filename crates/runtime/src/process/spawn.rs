@@ -1,5 +1,5 @@
 //! Spawning the container's init: `clone` with the PID namespace, then
-//! re-execute our own binary (a sealed memfd copy of it, see
+//! re-execute our own binary (through a read-only view of it, see
 //! [`protected_self`]) as `mini-containerd init`.
 //!
 //! Why re-exec? The init must run code *inside* the new namespaces (mounts,
@@ -37,16 +37,42 @@ pub struct InitSpawn {
 
 /// The binary the init runs from: our own, but never writable from inside
 /// the container (CVE-2019-5736). Preferably a read-only view of it
-/// ([`readonly_self`]: no copy, its pages shared with every other
-/// container), else a sealed in-memory copy ([`sealed_self_copy`]).
+/// ([`detached_readonly_self`], or on older kernels [`readonly_self`]: no
+/// copy, its pages shared with every other container), else a sealed
+/// in-memory copy ([`sealed_self_copy`]).
 pub fn protected_self() -> Result<OwnedFd, String> {
+    let detached = match detached_readonly_self() {
+        Ok(fd) => return Ok(fd),
+        Err(why) => why,
+    };
     match readonly_self() {
         Ok(fd) => Ok(fd),
         Err(why) => {
-            tracing::debug!("read-only view of the runtime binary unavailable ({why}); using a sealed copy");
+            tracing::debug!(
+                "read-only view of the runtime binary unavailable ({detached}; {why}); using a sealed copy"
+            );
             sealed_self_copy()
         }
     }
+}
+
+/// The cheapest read-only view of our binary: `open_tree(OPEN_TREE_CLONE)`
+/// makes a detached bind mount of just that file, and `mount_setattr`
+/// makes it read-only. No process, no mount namespace: the mount is in no
+/// namespace at all and lives only through our fd (and, later, through the
+/// init's exe), so nobody can reach it to remount it writable. Writing
+/// through `/proc/<init>/exe` fails with EROFS.
+pub fn detached_readonly_self() -> Result<OwnedFd, String> {
+    let exe = std::fs::read_link("/proc/self/exe").map_err(|e| format!("reading /proc/self/exe: {e}"))?;
+    let tree = sys::open_tree_clone(&exe, false).map_err(|e| format!("open_tree {}: {}", exe.display(), e.desc()))?;
+    let attr = sys::MountAttr {
+        attr_set: crate::init::mount_opts::attr::RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    sys::mount_setattr(tree.as_raw_fd(), &attr, false).map_err(|e| format!("mount_setattr read-only: {}", e.desc()))?;
+    Ok(tree)
 }
 
 /// An `O_PATH` fd of our binary seen through a read-only bind mount that
