@@ -1,44 +1,16 @@
 //! config.json through the path `create` takes before it makes anything:
-//! `parse_config`, then the runtime's own rules (`problems`, `validate`).
-//!
-//! The contract under test (docs/security.md, "Hostile input"): whatever the
-//! bytes, no panic, and every rejection is one line that says where — a
-//! syntax or type error by line and column, a rule's error by field name.
+//! `parse_config`, then the runtime's own rules. The contract it checks is
+//! shared with the tests that run in `just test` (tests/contract).
 #![no_main]
 
-use std::path::Path;
-
 use libfuzzer_sys::fuzz_target;
-use runtime::bundle::{parse_config, problems, validate, BundleError};
+
+#[path = "../../tests/contract/mod.rs"]
+mod contract;
 
 fuzz_target!(|data: &[u8]| {
     // `Bundle::load` reads the file as UTF-8: other bytes stop at the read.
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    match parse_config(Path::new("config.json"), text) {
-        Ok(spec) => {
-            let all = problems(&spec);
-            for (field, why) in &all {
-                assert!(!field.is_empty(), "a rule's error names no field: {why:?}");
-                assert!(!why.is_empty(), "{field}: a rule's error says nothing");
-                assert_one_line(&format!("config.json: {field}: {why}"));
-            }
-            // `create` stops at the first problem, `check` lists them all.
-            assert_eq!(validate(&spec).err().as_ref(), all.first());
-        }
-        Err(BundleError::Json { line, column, msg, .. }) => {
-            assert!(line >= 1, "a JSON error without a line: {msg:?}");
-            assert!(!msg.is_empty(), "a JSON error says nothing at {line}:{column}");
-            assert_one_line(&format!("config.json:{line}:{column}: {msg}"));
-        }
-        Err(other) => panic!("parse_config failed with something other than a JSON error: {other}"),
+    if let Ok(text) = std::str::from_utf8(data) {
+        contract::check_config(text);
     }
 });
-
-/// The runtime prints a rejection as one line on stderr and in the log: a
-/// control character would break that line, or reach the terminal.
-fn assert_one_line(msg: &str) {
-    assert!(
-        !msg.chars().any(char::is_control),
-        "a control character in an error: {msg:?}"
-    );
-}
