@@ -141,7 +141,7 @@ fuzz seconds="60":
     # fuzz/artifacts/config/ and the run fails.
     mkdir -p fuzz/target/corpus
     cargo fuzz run -s none config fuzz/target/corpus fuzz/corpus/config -- \
-        -max_total_time={{seconds}} -print_final_stats=1
+        -max_total_time={{seconds}} -dict=fuzz/config.dict -print_final_stats=1
 
 # Format check, clippy, unit and integration tests (as root)
 test: bundle lint
