@@ -162,6 +162,12 @@ pub fn problems(spec: &Spec) -> Vec<(&'static str, String)> {
     let mut out: Vec<(&'static str, String)> = rules.iter().filter_map(|rule| rule(spec).err()).collect();
     if let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         if let Err(why) = crate::init::seccomp::compile(seccomp) {
+            // compile names the field itself, for the init's log
+            // ("linux.seccomp.flags: ..."); here the field leads already.
+            let why = match why.strip_prefix("linux.seccomp") {
+                Some(rest) => rest.trim_start_matches(['.', ':', ' ']).to_string(),
+                None => why,
+            };
             out.push(("linux.seccomp", why));
         }
     }
@@ -342,6 +348,24 @@ mod tests {
         }
         let err = parse_config(Path::new("c.json"), namespace).unwrap_err().to_string();
         assert!(err.contains(r"a\nb\u{1b}[2J"), "{err}");
+    }
+
+    #[test]
+    fn seccomp_errors_name_the_field_once() {
+        // The fuzzer's input, then a notify rule without a listener.
+        let metadata = r#"{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "listenerMetadata": ""}}}"#;
+        let notify = r#"{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_NOTIFY"}}}"#;
+        for (text, want) in [
+            (metadata, "listenerMetadata: set without listenerPath"),
+            (notify, "SCMP_ACT_NOTIFY needs listenerPath (where the agent listens)"),
+        ] {
+            let spec = parse_config(Path::new("c.json"), text).unwrap();
+            let seccomp: Vec<_> = problems(&spec)
+                .into_iter()
+                .filter(|(f, _)| *f == "linux.seccomp")
+                .collect();
+            assert_eq!(seccomp, [("linux.seccomp", want.to_string())]);
+        }
     }
 
     #[test]

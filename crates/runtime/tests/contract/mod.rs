@@ -19,6 +19,7 @@ pub fn check_config(text: &str) {
             for (field, why) in &all {
                 assert!(!field.is_empty(), "a rule's error names no field: {why:?}");
                 assert!(!why.is_empty(), "{field}: a rule's error says nothing");
+                assert!(!why.starts_with(field), "the field twice: {field}: {why}");
                 assert_one_line(&format!("config.json: {field}: {why}"));
             }
             // `create` stops at the first problem, `check` lists them all.
