@@ -106,16 +106,32 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Spec, BundleError> {
         // serde_json appends " at line L column C"; we lead with it instead.
         let full = e.to_string();
         let msg = match full.rfind(" at line ") {
-            Some(i) => full[..i].to_string(),
-            None => full,
+            Some(i) => &full[..i],
+            None => &full,
         };
         BundleError::Json {
             path: path.to_path_buf(),
             line: e.line(),
             column: e.column(),
-            msg,
+            msg: escape_controls(msg),
         }
     })
+}
+
+/// serde and oci-spec quote the offending value as decoded, so a JSON
+/// `"\n"` in an enum value (a capability, a namespace type) would split the
+/// one-line error, and an escape sequence would reach the terminal. Found by
+/// the fuzz target (crates/runtime/fuzz).
+fn escape_controls(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    for c in msg.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One rule's verdict: the field and why, on the first problem it finds.
@@ -146,6 +162,12 @@ pub fn problems(spec: &Spec) -> Vec<(&'static str, String)> {
     let mut out: Vec<(&'static str, String)> = rules.iter().filter_map(|rule| rule(spec).err()).collect();
     if let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         if let Err(why) = crate::init::seccomp::compile(seccomp) {
+            // compile names the field itself, for the init's log
+            // ("linux.seccomp.flags: ..."); here the field leads already.
+            let why = match why.strip_prefix("linux.seccomp") {
+                Some(rest) => rest.trim_start_matches(['.', ':', ' ']).to_string(),
+                None => why,
+            };
             out.push(("linux.seccomp", why));
         }
     }
@@ -312,6 +334,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("c.json:3:3: "), "{err}");
+    }
+
+    #[test]
+    fn json_errors_are_one_line_whatever_the_value() {
+        // The fuzzer's input: a carriage return as a capability name.
+        let capability = r#"{"process": {"capabilities": {"effective": ["\r"]}}}"#;
+        let namespace = r#"{"ociVersion": "1.0.0", "linux": {"namespaces": [{"type": "a\nb\u001b[2J"}]}}"#;
+        for text in [capability, namespace] {
+            let err = parse_config(Path::new("c.json"), text).unwrap_err().to_string();
+            assert!(!err.chars().any(char::is_control), "{err:?}");
+            assert!(err.starts_with("c.json:1:"), "{err}");
+        }
+        let err = parse_config(Path::new("c.json"), namespace).unwrap_err().to_string();
+        assert!(err.contains(r"a\nb\u{1b}[2J"), "{err}");
+    }
+
+    #[test]
+    fn seccomp_errors_name_the_field_once() {
+        // The fuzzer's input, then a notify rule without a listener.
+        let metadata = r#"{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "listenerMetadata": ""}}}"#;
+        let notify = r#"{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_NOTIFY"}}}"#;
+        for (text, want) in [
+            (metadata, "listenerMetadata: set without listenerPath"),
+            (notify, "SCMP_ACT_NOTIFY needs listenerPath (where the agent listens)"),
+        ] {
+            let spec = parse_config(Path::new("c.json"), text).unwrap();
+            let seccomp: Vec<_> = problems(&spec)
+                .into_iter()
+                .filter(|(f, _)| *f == "linux.seccomp")
+                .collect();
+            assert_eq!(seccomp, [("linux.seccomp", want.to_string())]);
+        }
     }
 
     #[test]
