@@ -62,10 +62,13 @@ impl Bundle {
         // Resolved once, here: the init mounts onto the real directory.
         let rootfs = dir.join(root.path());
         let rootfs = std::fs::canonicalize(&rootfs).unwrap_or(rootfs);
-        let meta =
-            std::fs::metadata(&rootfs).map_err(|e| field("root.path", format!("{}: {}", rootfs.display(), e)))?;
+        let meta = std::fs::metadata(&rootfs)
+            .map_err(|e| field("root.path", escape_controls(&format!("{}: {}", rootfs.display(), e))))?;
         if !meta.is_dir() {
-            return Err(field("root.path", format!("{}: not a directory", rootfs.display())));
+            return Err(field(
+                "root.path",
+                escape_controls(&format!("{}: not a directory", rootfs.display())),
+            ));
         }
         Ok(Bundle { dir, rootfs, spec })
     }
@@ -93,7 +96,7 @@ pub fn check(dir: &Path) -> Vec<String> {
         Some(root) if !dir.join(root.path()).is_dir() => out.push(format!(
             "{}: root.path: {} is not a directory",
             config.display(),
-            dir.join(root.path()).display()
+            escape_controls(&dir.join(root.path()).display().to_string())
         )),
         Some(_) => {}
     }
@@ -327,6 +330,20 @@ pub fn check_version(version: &str) -> Result<(), (&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_path_with_a_newline_gives_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::spec::default_config();
+        config["root"]["path"] = serde_json::json!("no\nsuch");
+        let config = config.to_string();
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        let err = Bundle::load(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("root.path") && !err.contains('\n'), "{err}");
+        let problems = check(dir.path());
+        assert!(problems.iter().all(|p| !p.contains('\n')), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("root.path")), "{problems:?}");
+    }
 
     #[test]
     fn json_errors_carry_line_and_column() {
