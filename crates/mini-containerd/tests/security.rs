@@ -66,14 +66,51 @@ fn init_binary_cannot_be_rewritten_through_proc_exe() {
 #[test]
 fn no_runtime_fd_leaks_into_the_container() {
     let env = Env::new();
-    let _extra = std::fs::File::open("/sys/fs/cgroup").unwrap();
+    // The caller holds host directories open without close-on-exec (as a
+    // shell's `exec 7</dir` does); the runtime itself opens the state
+    // directory, the rootfs, cgroup directories and the exec FIFO.
+    let held = "exec 7</sys/fs/cgroup 8</etc 9</;";
+    let fds_inside = |out: &str| {
+        let mut fds: Vec<String> = out.split_whitespace().map(str::to_string).collect();
+        fds.sort();
+        fds
+    };
+    // create + start, through `run`
     let b = env.bundle("b", &["ls", "/proc/self/fd"], |_| {});
-    let (code, out, err) = env.run(&b, "c1");
-    assert_eq!(code, 0, "{err}");
-    let mut fds: Vec<&str> = out.split_whitespace().collect();
-    fds.sort();
+    let cmd = format!(
+        "{held} exec {} --root {} run --bundle {} c1",
+        common::BIN,
+        env.root.display(),
+        b.display()
+    );
+    let out = std::process::Command::new("sh").args(["-c", &cmd]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // 0-2, plus the fd `ls` itself opened on /proc/self/fd
-    assert_eq!(fds, ["0", "1", "2", "3"], "{out}");
+    assert_eq!(fds_inside(&stdout), ["0", "1", "2", "3"], "run: {stdout}");
+
+    // exec into a running container
+    let b = env.bundle("b2", &["sleep", "1000"], |_| {});
+    env.create(&b, "c2");
+    env.ok(&["start", "c2"]);
+    let cmd = format!(
+        "{held} exec {} --root {} exec c2 ls /proc/self/fd",
+        common::BIN,
+        env.root.display()
+    );
+    let out = std::process::Command::new("sh").args(["-c", &cmd]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fds_inside(&stdout), ["0", "1", "2", "3"], "exec: {stdout}");
+
+    // and the container's PID 1 itself, after start
+    let pid = env.state("c2")["pid"].as_i64().unwrap();
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, ["0", "1", "2"], "PID 1 holds more than stdio");
 }
 
 /// A rootfs of our own to plant things in: the BusyBox binary and a few

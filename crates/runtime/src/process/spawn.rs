@@ -231,7 +231,7 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream, parent_sock: &UnixS
                 .and_then(|()| inherited.iter().try_for_each(|fd| sys::clear_cloexec(*fd)))
                 .and_then(|()| sys::execve_fd(&exe, &argv, &envp));
             let msg = format!(
-                "mini-containerd: exec of the sealed runtime copy as container init: {}\n",
+                "mini-containerd: exec of the protected runtime binary as container init: {}\n",
                 err.map_or_else(|e| e.desc(), |_| "returned")
             );
             sys::write_stderr_and_exit(msg.as_bytes(), 127)
