@@ -76,33 +76,55 @@ fn fifty_containers_in_parallel() {
         // one cgroup per container: the default /<id>
         c["linux"].as_object_mut().unwrap().remove("cgroupsPath");
     });
-    let ids: Vec<String> = (0..50).map(|i| format!("par-{}-{i}", std::process::id())).collect();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                let env = &env;
-                let b = &b;
-                s.spawn(move || {
-                    let (status, err) = env.try_create(b, id, &[]);
-                    assert!(status.success(), "{id}: {err}");
-                    env.ok(&["start", id]);
-                    let _ = env.exec(&["list", "-q"]);
-                    assert_eq!(env.status(id), "running");
-                    env.ok(&["kill", id, "KILL"]);
-                    env.wait_status(id, "stopped");
-                    env.ok(&["delete", id]);
-                })
-            })
+    // The host's mount table (the containers' mounts live and die in their
+    // own namespaces). The caller's fds are not compared: the other tests
+    // of this binary open and close theirs meanwhile.
+    let mounts = || std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let mounts_before = mounts();
+    for round in 0..3 {
+        let ids: Vec<String> = (0..50)
+            .map(|i| format!("par-{}-{round}-{i}", std::process::id()))
             .collect();
-        for h in handles {
-            h.join().unwrap();
+        let pids = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    let (env, b, pids) = (&env, &b, &pids);
+                    s.spawn(move || {
+                        let (status, err) = env.try_create(b, id, &[]);
+                        assert!(status.success(), "{id}: {err}");
+                        env.ok(&["start", id]);
+                        // state and list of everyone, while the others change
+                        let _ = env.exec(&["list", "-q"]);
+                        let state = env.state(id);
+                        assert_eq!(state["status"], "running", "{id}");
+                        pids.lock().unwrap().push(state["pid"].as_i64().unwrap());
+                        env.ok(&["kill", id, "KILL"]);
+                        env.wait_status(id, "stopped");
+                        env.ok(&["delete", id]);
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+        });
+        assert!(env.ids().is_empty(), "round {round}: {:?}", env.ids());
+        for id in &ids {
+            assert!(!cgroup_exists(id), "round {round}: cgroup {id} left");
         }
-    });
-    assert!(env.ids().is_empty(), "{:?}", env.ids());
-    for id in &ids {
-        assert!(!cgroup_exists(id), "cgroup {id} left");
+        // No process of a container lives on, not even as a zombie still
+        // in the container's cgroup.
+        for pid in pids.into_inner().unwrap() {
+            let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            assert!(
+                !ids.iter().any(|id| cgroups.contains(&format!("/{id}\n"))),
+                "round {round}: pid {pid} left"
+            );
+        }
     }
+    assert_eq!(mounts(), mounts_before, "mounts leaked on the host");
 }
 
 /// The runtime where it cannot work: no /proc (so no /proc/self/exe to run
