@@ -24,7 +24,14 @@ fn cgroup_exists(path: &str) -> bool {
 /// `delete --force` removes the process, cgroup and state directory.
 #[test]
 fn runtime_killed_during_create_leaves_nothing_after_force_delete() {
-    for point in ["after-mkdir", "after-spawn", "after-cgroup", "before-created"] {
+    for point in [
+        "after-mkdir",
+        "after-spawn",
+        "after-cgroup",
+        "after-namespaces",
+        "after-mounts",
+        "before-created",
+    ] {
         let env = Env::new();
         let b = env.bundle("b", &["sleep", "1000"], |_| {});
         let config: serde_json::Value =

@@ -168,6 +168,7 @@ fn setup(
     // controlling terminal is not ours.
     nix::unistd::setsid().map_err(|e| format!("setsid: {}", e.desc()))?;
     namespaces::enter(spec)?;
+    reached(boot, sock, "after-namespaces")?;
     if namespaces::creates(spec, oci_spec::runtime::LinuxNamespaceType::Network) {
         sys::loopback_up().map_err(|e| format!("bringing up lo in the new network namespace: {}", e.desc()))?;
     }
@@ -191,6 +192,7 @@ fn setup(
         devices::create(&root, spec)?;
     }
     drop(root);
+    reached(boot, sock, "after-mounts")?;
     create_hooks(boot, sock)?;
     // The FIFO lives in the state directory, which pivot_root hides: we hold
     // an O_PATH fd from the runtime and reopen it through /proc/self/fd.
@@ -229,6 +231,20 @@ fn setup(
     let listener = inherited_fd_if_any(seccomp::LISTENER_FD_ENV)?.zip(boot.seccomp_state.clone());
     let exec = exec::prepare(spec, boot.preserve_fds, listener)?;
     Ok(Prepared { fifo, exec })
+}
+
+/// The crash tests' fault points inside the init (`Bootstrap.report_at`):
+/// tell the runtime, which kills itself, and wait for the end of the
+/// channel. Nothing happens unless the runtime was asked to crash here.
+fn reached(boot: &Bootstrap, sock: &mut UnixStream, point: &str) -> Result<(), SetupError> {
+    if boot.report_at.as_deref() != Some(point) {
+        return Ok(());
+    }
+    channel::send(sock, &FromInit::Reached(point.to_string())).map_err(|e| format!("reporting {point}: {e}"))?;
+    match channel::recv::<ToInit>(sock) {
+        Err(e) => Err(format!("the runtime went away at {point}: {e}").into()),
+        Ok(_) => Err(format!("the runtime answered at fault point {point}").into()),
+    }
 }
 
 /// runtime.md steps 3–5: the environment exists (namespaces, mounts,

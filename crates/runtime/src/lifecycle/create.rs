@@ -232,6 +232,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         spec,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
+        report_at: std::env::var("MINI_CONTAINERD_TEST_CRASH_AT").ok(),
     };
     info_span!("init_setup").in_scope(|| {
         channel::send(sock, &ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?;
@@ -259,7 +260,11 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
 /// Fault injection for the crash tests (issue "Hardening"): with
 /// `MINI_CONTAINERD_TEST_CRASH_AT=<point>` in its environment, `create`
 /// SIGKILLs itself there, as a crash or an OOM kill of the runtime would.
-/// Whatever it leaves must still be removable by `delete --force`.
+/// Whatever it leaves must still be removable by `delete --force`. The
+/// points: after-mkdir, after-spawn, after-cgroup, before-created here, and
+/// after-namespaces and after-mounts in the init, which reports reaching
+/// them (`FromInit::Reached`) so that the runtime dies while the init
+/// holds its namespaces and mounts.
 fn fault_point(point: &str) {
     if std::env::var_os("MINI_CONTAINERD_TEST_CRASH_AT").is_some_and(|p| p == point) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
@@ -335,6 +340,10 @@ fn wait_ready(
                     .map_err(|e| Error::Init(format!("resuming after the createRuntime hooks: {e}")))?;
             }
             Ok(FromInit::Log(level, line)) => hooks::log(level, &line),
+            Ok(FromInit::Reached(point)) => {
+                fault_point(&point);
+                return Err(Error::Init(format!("reported fault point {point:?} unasked")));
+            }
             Ok(FromInit::HookFailed(msg)) => return Err(Error::Hook(msg)),
             Ok(FromInit::Failed(msg)) => return Err(Error::Init(msg)),
             Err(ChannelError::Closed) | Err(ChannelError::Io(_)) => {

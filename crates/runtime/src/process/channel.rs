@@ -102,6 +102,11 @@ pub struct Bootstrap {
     /// The container process state for the seccomp agent, when the profile
     /// uses SCMP_ACT_NOTIFY (the socket itself is an inherited fd).
     pub seccomp_state: Option<serde_json::Value>,
+    /// The crash tests' fault point (`MINI_CONTAINERD_TEST_CRASH_AT`), for
+    /// the points inside the init's setup: the init reports `Reached` there
+    /// and waits, and the runtime kills itself.
+    #[serde(default)]
+    pub report_at: Option<String>,
 }
 
 /// Init → runtime.
@@ -122,6 +127,8 @@ pub enum FromInit {
     /// A createContainer or startContainer hook failed (runtime.md steps 5
     /// and 7): the container must be destroyed and poststop hooks run.
     HookFailed(String),
+    /// The crash tests only: the init got to `Bootstrap.report_at`.
+    Reached(String),
 }
 
 #[derive(Debug, thiserror::Error)]
