@@ -96,9 +96,24 @@ bench *args: bundle
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    cargo build -q --release -p mini-containerd
+    just release
     cargo build -q --release -p bench
-    target/release/bench --mini target/release/mini-containerd --rootfs {{rootfs}} --out target/bench/latest.md {{args}}
+    target/release/bench --mini "$(just release-path)" --rootfs {{rootfs}} --out target/bench/latest.md {{args}}
+
+# The release binary: static-pie (glibc and libseccomp linked in), LTO, opt-level s (docs/performance.md)
+release:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # --target keeps crt-static off build scripts and proc-macros, which
+    # must stay dynamic; LIBSECCOMP_LINK_TYPE asks libseccomp-sys for libseccomp.a.
+    LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$(pkg-config --variable=libdir libseccomp)" \
+        RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build -q --release -p mini-containerd --target "$(rustc -vV | sed -n 's/^host: //p')"
+    echo "release: $(just release-path)"
+
+# Where `just release` puts the binary
+release-path:
+    @echo "target/$(rustc -vV | sed -n 's/^host: //p')/release/mini-containerd"
 
 # Run every example bundle in bundles/examples and check its output (docs/examples.md)
 examples: build bundle
