@@ -652,46 +652,77 @@ pub fn bpf_attach_cgroup_device(cgroup: &OwnedFd, prog: &OwnedFd) -> Result<(), 
 }
 
 /// The ranges of `/proc/self/smaps` text that are clean private file
-/// mappings: not writable, backed by a file (an inode and a path), and with
-/// no anonymous (copied-on-write) page. Their pages are exactly the file's.
+/// mappings: not writable, backed by a file (an inode and a path), and
+/// holding no page of their own — `Anonymous: 0 kB` (no copied-on-write page
+/// in memory) *and* `Swap: 0 kB` (none swapped out: smaps counts a swapped
+/// copy there, not under Anonymous). Fail closed: a mapping whose two lines
+/// are missing is not clean. Such a mapping's pages are exactly the file's.
 pub fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
+    // (range, Anonymous seen as 0, Swap seen as 0)
     let mut out = Vec::new();
-    let mut candidate: Option<(usize, usize)> = None;
+    let mut candidate: Option<((usize, usize), bool, bool)> = None;
+    let mut flush = |c: Option<((usize, usize), bool, bool)>| {
+        if let Some((range, true, true)) = c {
+            out.push(range);
+        }
+    };
     for line in smaps.lines() {
         let mut words = line.split_whitespace();
         let first = words.next().unwrap_or("");
         if let Some((start, end)) = first.split_once('-') {
             // A mapping's header: `start-end perms offset dev inode [path]`.
             if let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) {
-                out.extend(candidate.take());
+                flush(candidate.take());
                 let perms = words.next().unwrap_or("");
                 let inode = words.nth(2).unwrap_or("0");
                 let path = words.next().unwrap_or("");
                 let clean_kind = perms.len() == 4 && !perms.contains('w') && perms.ends_with('p');
                 if clean_kind && inode != "0" && path.starts_with('/') && start < end {
-                    candidate = Some((start, end));
+                    candidate = Some(((start, end), false, false));
                 }
                 continue;
             }
         }
-        if first == "Anonymous:" && words.next() != Some("0") {
-            candidate = None;
+        if let Some((_, anon_zero, swap_zero)) = candidate.as_mut() {
+            let zero = words.next() == Some("0");
+            match first {
+                "Anonymous:" => *anon_zero = zero,
+                "Swap:" => *swap_zero = zero,
+                _ => continue,
+            }
+            if !zero {
+                candidate = None;
+            }
         }
     }
-    out.extend(candidate);
+    flush(candidate);
     out
 }
 
 /// Drop the pages of our clean file mappings from our page tables
 /// (`MADV_DONTNEED`), and give free heap back (`malloc_trim`). The page cache
 /// keeps them; whatever we touch later faults back in. For a process that is
-/// about to wait a long time (the init in state `created`).
-pub fn shed_clean_pages(smaps: &str) {
-    for (start, end) in clean_file_mappings(smaps) {
-        // SAFETY: the kernel reports [start, end) as a read-only private
-        // file mapping holding no anonymous page, in this single-threaded
-        // process: every page equals the file's, so dropping it loses
-        // nothing and the next access reads it back from the file.
+/// about to wait a long time (the init in state `created`), and only if it
+/// is single-threaded: the mappings are read from our own `/proc/self/smaps`,
+/// checked to be on procfs, and nothing may change them in between.
+pub fn shed_clean_pages() {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open("/proc/self/smaps") else {
+        return;
+    };
+    let on_procfs =
+        nix::sys::statfs::fstatfs(&f).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+    let single_thread = std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1);
+    let mut smaps = String::new();
+    if !on_procfs || !single_thread || f.read_to_string(&mut smaps).is_err() {
+        return;
+    }
+    for (start, end) in clean_file_mappings(&smaps) {
+        // SAFETY: the kernel itself (procfs, checked above) reports
+        // [start, end) as a read-only private file mapping of this
+        // single-threaded process with no page of its own in memory or in
+        // swap: every page equals the file's, so dropping it loses nothing
+        // and the next access reads it back from the file.
         unsafe {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
@@ -712,22 +743,34 @@ mod tests {
 55d0c0000000-55d0c0100000 r--p 00000000 fe:00 1234 /usr/bin/x
 Rss:                 128 kB
 Anonymous:             0 kB
+Swap:                  0 kB
 55d0c0100000-55d0c0300000 r-xp 00100000 fe:00 1234 /usr/bin/x
 Anonymous:             0 kB
+Swap:                  0 kB
 55d0c0300000-55d0c0310000 r--p 00300000 fe:00 1234 /usr/bin/x
 Anonymous:             8 kB
 55d0c0310000-55d0c0320000 rw-p 00310000 fe:00 1234 /usr/bin/x
 Anonymous:             0 kB
+Swap:                  0 kB
 55d0c1000000-55d0c1100000 rw-p 00000000 00:00 0 [heap]
 Anonymous:           200 kB
 7ffd00000000-7ffd00002000 r--p 00000000 00:00 0 [vvar]
 Anonymous:             0 kB
+Swap:                  0 kB
 7ffd00002000-7ffd00004000 r-xp 00000000 00:00 0 [vdso]
 Anonymous:             0 kB
+Swap:                  0 kB
 7f0000000000-7f0000001000 r--s 00000000 00:05 77 /memfd:x (deleted)
 Anonymous:             0 kB
+Swap:                  0 kB
 7f0000100000-7f0000200000 r-xp 00000000 fe:00 99 /usr/lib/libc.so.6
 Anonymous:             0 kB
+Swap:                  0 kB
+7f0000300000-7f0000310000 r--p 00000000 fe:00 99 /usr/lib/libc.so.6
+Anonymous:             0 kB
+Swap:                 16 kB
+7f0000400000-7f0000410000 r--p 00000000 fe:00 99 /usr/lib/libc.so.6
+Rss:                   4 kB
 ";
         assert_eq!(
             clean_file_mappings(smaps),

@@ -95,19 +95,9 @@ fn run() -> Result<(), String> {
 /// later), and all the init does meanwhile is block in open(2). The code and
 /// libraries that set the container up are clean file pages: drop them from
 /// the init's page tables, so a waiting container holds little memory
-/// (docs/performance.md); what `start` needs faults back in. Only from a
-/// real procfs: a fake /proc's smaps could name any range.
+/// (docs/performance.md); what `start` needs faults back in.
 fn shed_setup_pages() {
-    use std::io::Read;
-    let Ok(mut f) = std::fs::File::open("/proc/self/smaps") else {
-        return;
-    };
-    let on_procfs =
-        nix::sys::statfs::fstatfs(&f).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
-    let mut text = String::new();
-    if on_procfs && f.read_to_string(&mut text).is_ok() {
-        sys::shed_clean_pages(&text);
-    }
+    sys::shed_clean_pages();
 }
 
 /// Why `setup` failed: a step of ours, or a createContainer hook (after
