@@ -63,8 +63,10 @@ pub fn protected_self() -> Result<OwnedFd, String> {
 /// init's exe), so nobody can reach it to remount it writable. Writing
 /// through `/proc/<init>/exe` fails with EROFS.
 pub fn detached_readonly_self() -> Result<OwnedFd, String> {
-    let exe = std::fs::read_link("/proc/self/exe").map_err(|e| format!("reading /proc/self/exe: {e}"))?;
-    let tree = sys::open_tree_clone(&exe, false).map_err(|e| format!("open_tree {}: {}", exe.display(), e.desc()))?;
+    // Through the magic link, not its target's name: the file we are
+    // running, even if the path was replaced since we started.
+    let tree = sys::open_tree_clone(std::path::Path::new("/proc/self/exe"), false)
+        .map_err(|e| format!("open_tree /proc/self/exe: {}", e.desc()))?;
     let attr = sys::MountAttr {
         attr_set: crate::init::mount_opts::attr::RDONLY,
         attr_clr: 0,
