@@ -318,7 +318,13 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Usage errors exit 1, as runc's do (clap's own choice is 2);
-        // --help and --version print to stdout and exit 0.
+        // --help and --version print to stdout and exit 0, and so does no
+        // command at all, which prints the help (runc does the same).
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
