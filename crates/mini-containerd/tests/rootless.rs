@@ -78,8 +78,42 @@ struct TestUser {
     sub: Option<u32>,
 }
 
+/// Users (and their subordinate ranges) left by an earlier run of these
+/// tests that was killed before its drops ran: `mc-<tag>-<pid>` with one of
+/// our tags, whose pid is gone.
+fn remove_stale_test_users() {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    for name in passwd.lines().filter_map(|l| l.split(':').next()) {
+        // Only the names these tests make.
+        let Some(pid) = ["mc-ranges-", "mc-nosub-", "mc-nohelper-"]
+            .iter()
+            .find_map(|prefix| name.strip_prefix(prefix))
+        else {
+            continue;
+        };
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || std::path::Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        for (file, flag) in [("/etc/subuid", "--del-subuids"), ("/etc/subgid", "--del-subgids")] {
+            let lines = std::fs::read_to_string(file).unwrap_or_default();
+            for line in lines.lines().filter(|l| l.starts_with(&format!("{name}:"))) {
+                let f: Vec<&str> = line.split(':').collect();
+                if let (Some(Ok(start)), Some(Ok(count))) =
+                    (f.get(1).map(|v| v.parse::<u64>()), f.get(2).map(|v| v.parse::<u64>()))
+                {
+                    let range = format!("{start}-{}", start + count.saturating_sub(1));
+                    let _ = shadow_tool(&["usermod", flag, &range, name]);
+                }
+            }
+        }
+        let _ = shadow_tool(&["userdel", name]);
+    }
+}
+
 impl TestUser {
     fn new(tag: &str, with_range: bool) -> TestUser {
+        static STALE: std::sync::Once = std::sync::Once::new();
+        STALE.call_once(remove_stale_test_users);
         let name = format!("mc-{tag}-{}", std::process::id());
         shadow_tool(&[
             "useradd",
