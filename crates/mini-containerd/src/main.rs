@@ -227,16 +227,16 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         resources: Option<PathBuf>,
         /// Memory limit in bytes
-        #[arg(long, value_parser = limit)]
+        #[arg(long, value_parser = memory_size)]
         memory: Option<i64>,
-        #[arg(long = "memory-reservation", value_parser = limit)]
+        #[arg(long = "memory-reservation", value_parser = memory_size)]
         memory_reservation: Option<i64>,
         /// Memory plus swap limit in bytes
-        #[arg(long = "memory-swap", value_parser = limit)]
+        #[arg(long = "memory-swap", value_parser = memory_size)]
         memory_swap: Option<i64>,
-        #[arg(long = "kernel-memory", value_parser = limit)]
+        #[arg(long = "kernel-memory", value_parser = memory_size)]
         kernel_memory: Option<i64>,
-        #[arg(long = "kernel-memory-tcp", value_parser = limit)]
+        #[arg(long = "kernel-memory-tcp", value_parser = memory_size)]
         kernel_memory_tcp: Option<i64>,
         #[arg(long = "cpu-shares")]
         cpu_shares: Option<u64>,
@@ -305,6 +305,33 @@ fn limit(s: &str) -> Result<i64, String> {
         Ok(_) => Err("a limit is a number >= 0, or -1 for unlimited".into()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// A memory size on the command line, as runc takes it: bytes, or a number
+/// with a binary unit (`64m`, `1.5G`, `512KiB`), or -1 for unlimited.
+fn memory_size(s: &str) -> Result<i64, String> {
+    if s.trim() == "-1" {
+        return Ok(-1);
+    }
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: a number of bytes, with an optional unit (k, m, g, t, p), or -1"))?;
+    let power = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 1,
+        "m" | "mb" | "mib" => 2,
+        "g" | "gb" | "gib" => 3,
+        "t" | "tb" | "tib" => 4,
+        "p" | "pb" | "pib" => 5,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (k, m, g, t or p)")),
+    };
+    let bytes = number * 1024f64.powi(power);
+    if !bytes.is_finite() || bytes >= i64::MAX as f64 {
+        return Err(format!("{s:?} is too large"));
+    }
+    Ok(bytes as i64)
 }
 
 fn main() -> ExitCode {
@@ -721,4 +748,22 @@ fn list(root: &StateRoot, format: ListFormat, quiet: bool) -> runtime::Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_as_runc_takes_them() {
+        assert_eq!(memory_size("33554432"), Ok(33554432));
+        assert_eq!(memory_size("64m"), Ok(64 << 20));
+        assert_eq!(memory_size("1.5G"), Ok(3 << 29));
+        assert_eq!(memory_size("512KiB"), Ok(512 << 10));
+        assert_eq!(memory_size("-1"), Ok(-1));
+        assert!(memory_size("-5").is_err());
+        assert!(memory_size("12q").is_err());
+        assert!(memory_size("abc").is_err());
+        assert!(memory_size("99999p").is_err());
+    }
 }

@@ -125,6 +125,11 @@ fn update_and_stats() {
     assert_eq!(shares.trim(), "300");
     let err = env.fails(&["update", "--cpuset-cpus", "4095", "c1"]);
     assert!(err.contains("cpuset.cpus") && err.contains("4095"), "{err}");
+    // Sizes with units, as runc takes them.
+    env.ok(&["update", "--memory", "64m", "c1"]);
+    let memory_limit =
+        std::fs::read_to_string(common::cgroup_dir(pid, "memory").join("memory.limit_in_bytes")).unwrap();
+    assert_eq!(memory_limit.trim(), "67108864");
     // -1 is runc's "unlimited", also for flags that look like one.
     env.ok(&[
         "update",
