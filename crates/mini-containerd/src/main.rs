@@ -5,7 +5,7 @@
 mod logging;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -334,6 +334,35 @@ fn memory_size(s: &str) -> Result<i64, String> {
     Ok(bytes as i64)
 }
 
+/// A usage error also goes to `--log`, if the command line names one:
+/// containerd's shim reports a failed runtime call from that file.
+fn log_usage_error(e: &clap::Error) {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter().enumerate().find_map(|(i, a)| {
+            a.strip_prefix(&format!("{flag}="))
+                .map(str::to_string)
+                .or_else(|| (a == flag).then(|| args.get(i + 1).cloned()).flatten())
+        })
+    };
+    let Some(path) = value("--log") else { return };
+    let format = match value("--log-format").as_deref() {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    if logging::init(Some(Path::new(&path)), format, false).is_ok() {
+        // clap's message, up to its usage block, on one line.
+        let rendered = e.render().to_string();
+        let message: Vec<&str> = rendered
+            .lines()
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        tracing::error!("{}", message.join(" ").trim_start_matches("error: "));
+    }
+}
+
 fn main() -> ExitCode {
     // The container's init (spawn.rs execs us as exactly `mini-containerd
     // init`) skips building the whole command line parser: its start-up is
@@ -353,6 +382,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
+            if e.use_stderr() {
+                log_usage_error(&e);
+            }
             let _ = e.print();
             return if e.use_stderr() {
                 ExitCode::FAILURE

@@ -192,6 +192,23 @@ fn malformed_command_lines_are_refused_harmlessly() {
         assert_eq!(env.status("c1"), "created", "{args:?} changed the container");
     }
     assert_eq!(env.ids(), ["c1"]);
+    // With --log, the usage error is also a log line there, where
+    // containerd's shim looks for a failed call's reason.
+    let log = env.tmp.path().join("usage.log");
+    let out = env.exec(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bogus",
+        "c3",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let line: serde_json::Value = serde_json::from_str(logged.trim()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("--bogus"), "{logged}");
 }
 
 /// A process over the memory limit is OOM-killed, and `events` reports it.
