@@ -362,14 +362,21 @@ const SYS_MOVE_MOUNT: libc::c_long = 429;
 /// `open_tree(path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC [| AT_RECURSIVE])`:
 /// a detached copy of the mount (tree) at `path`, to change and attach.
 pub fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
     let path = path_cstring(path)?;
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
-    }
+    let recursive = if recursive {
+        libc::AT_RECURSIVE as libc::c_uint
+    } else {
+        0
+    };
+    open_tree(libc::AT_FDCWD, &path, recursive)
+}
+
+/// `open_tree(dirfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra)`.
+fn open_tree(dirfd: RawFd, path: &std::ffi::CStr, extra: libc::c_uint) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | extra;
     // SAFETY: a valid NUL-terminated path and plain flags.
-    let ret = unsafe { libc::syscall(SYS_OPEN_TREE, libc::AT_FDCWD, path.as_ptr(), flags) };
+    let ret = unsafe { libc::syscall(SYS_OPEN_TREE, dirfd, path.as_ptr(), flags) };
     if ret < 0 {
         return Err(Errno::last());
     }
@@ -381,15 +388,7 @@ pub fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
 /// a detached bind mount of exactly the object `fd` refers to, with no path
 /// lookup that a swapped symlink could redirect.
 pub fn open_tree_clone_fd(fd: &OwnedFd) -> Result<OwnedFd, Errno> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
-    // SAFETY: an open fd, an empty NUL-terminated path and plain flags.
-    let ret = unsafe { libc::syscall(SYS_OPEN_TREE, fd.as_raw_fd(), c"".as_ptr(), flags) };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+    open_tree(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH as libc::c_uint)
 }
 
 /// `move_mount(tree, "", target, "", F_EMPTY_PATH | T_EMPTY_PATH)`: attach a
