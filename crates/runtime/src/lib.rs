@@ -15,6 +15,7 @@ pub mod hooks;
 pub mod idmap;
 pub mod init;
 pub mod lifecycle;
+pub mod passwd;
 pub mod process;
 pub mod spec;
 pub mod state;

@@ -9,6 +9,10 @@ use serde_json::{json, Value};
 
 use crate::error::{Context, Error, Result};
 
+/// The `PATH` of runc's default config, which is also the search path where
+/// none is set (the container's process, the runtime's own helpers).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 pub fn default_config() -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     json!({
@@ -18,7 +22,7 @@ pub fn default_config() -> Value {
             "user": { "uid": 0, "gid": 0 },
             "args": ["sh"],
             "env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                format!("PATH={DEFAULT_PATH}"),
                 "TERM=xterm"
             ],
             "cwd": "/",

@@ -371,7 +371,7 @@ impl ContainerDir {
             Ok(m) => m.uid(),
             Err(_) => return String::new(),
         };
-        user_name(uid).unwrap_or_else(|| format!("#{uid}"))
+        crate::passwd::field_of_uid(uid, 0).unwrap_or_else(|| format!("#{uid}"))
     }
 
     /// Remove the directory and everything in it.
@@ -404,18 +404,6 @@ fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<()> {
         fs::rename(&tmp, path)
     };
     write().context(|| format!("writing {}", path.display()))
-}
-
-/// The name of `uid` in /etc/passwd, read directly as runc's `list` does:
-/// no NSS, which a statically linked binary cannot load reliably.
-fn user_name(uid: u32) -> Option<String> {
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let id: u32 = fields.nth(1)?.parse().ok()?;
-        (id == uid).then(|| name.to_string())
-    })
 }
 
 /// Start time of `pid` in clock ticks since boot, field 22 of /proc/PID/stat.

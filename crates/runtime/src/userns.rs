@@ -24,8 +24,8 @@ use oci_spec::runtime::{LinuxIdMapping, Spec};
 
 use crate::error::{Context, Error, Result};
 
-/// Searched when the runtime has no `$PATH` of its own.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+// Searched when the runtime has no `$PATH` of its own.
+use crate::spec::DEFAULT_PATH;
 
 /// `containerID hostID size` lines, as /proc/PID/uid_map wants them.
 pub fn map_text(mappings: &[LinuxIdMapping]) -> String {

@@ -19,7 +19,7 @@ use crate::sys;
 const PER_LINUX: libc::c_ulong = 0x0000;
 const PER_LINUX32: libc::c_ulong = 0x0008;
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use crate::spec::DEFAULT_PATH;
 
 /// Everything `execve` needs, computed before the init reports ready so
 /// that a missing binary fails `create`, not `start`.
@@ -60,7 +60,10 @@ pub fn prepare(
     let program = find_executable(arg0, &path_var, process.cwd())?;
     let user = process.user();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", home_of(user.uid()).unwrap_or_else(|| "/".into())));
+        env.push(format!(
+            "HOME={}",
+            crate::passwd::field_of_uid(user.uid(), 5).unwrap_or_else(|| "/".into())
+        ));
     }
 
     apply_rlimits(spec)?;
@@ -228,15 +231,6 @@ fn check_executable(p: &Path) -> Result<(), String> {
         return Err(format!("{}: permission denied (not executable)", p.display()));
     }
     Ok(())
-}
-
-/// `HOME` from the container's /etc/passwd, as runc sets it when unset.
-fn home_of(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
-    })
 }
 
 /// `process.rlimits` (config.md "POSIX process"): set before exec; a hard
