@@ -120,11 +120,8 @@ fn session_signals_and_loopback() {
 #[test]
 fn dangling_symlink_relative_program_and_cwd_on_readonly_root() {
     let env = Env::new();
-    let rootfs = env.tmp.path().join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    let rootfs = env.private_rootfs(&["sh"]);
     std::fs::create_dir_all(rootfs.join("etc")).unwrap();
-    std::fs::copy(common::rootfs().join("bin/busybox"), rootfs.join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
     std::os::unix::fs::symlink("/run/systemd/resolve/stub-resolv.conf", rootfs.join("etc/resolv.conf")).unwrap();
     let resolv = env.tmp.path().join("resolv.conf");
     std::fs::write(&resolv, "nameserver 192.0.2.53\n").unwrap();

@@ -120,16 +120,9 @@ fn no_runtime_fd_leaks_into_the_container() {
     assert_eq!(fds, ["0", "1", "2"], "PID 1 holds more than stdio");
 }
 
-/// A rootfs of our own to plant things in: the BusyBox binary and a few
-/// applets.
+/// A rootfs of our own to plant things in, with the applets these tests run.
 fn private_rootfs(env: &Env) -> std::path::PathBuf {
-    let rootfs = env.tmp.path().join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy(common::rootfs().join("bin/busybox"), rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "ls", "cat", "test", "grep", "sleep", "true"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
-    rootfs
+    env.private_rootfs(&["sh", "ls", "cat", "test", "grep", "sleep", "true"])
 }
 
 /// CVE-2021-30465 class: a symlink in the rootfs pointing at the host's

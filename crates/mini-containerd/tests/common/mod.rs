@@ -59,6 +59,19 @@ impl Env {
         dir
     }
 
+    /// A rootfs of the test's own to plant things in (the shared BusyBox
+    /// rootfs must stay untouched): the BusyBox binary and `applets` as
+    /// links to it in /bin.
+    pub fn private_rootfs(&self, applets: &[&str]) -> PathBuf {
+        let own = self.tmp.path().join("rootfs");
+        std::fs::create_dir_all(own.join("bin")).expect("rootfs/bin");
+        std::fs::copy(rootfs().join("bin/busybox"), own.join("bin/busybox")).expect("copy busybox");
+        for applet in applets {
+            std::os::unix::fs::symlink("busybox", own.join("bin").join(applet)).expect("applet link");
+        }
+        own
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--root").arg(&self.root);
