@@ -232,7 +232,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         spec,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        report_at: std::env::var("MINI_CONTAINERD_TEST_CRASH_AT").ok(),
+        report_at: std::env::var(CRASH_AT_ENV).ok(),
     };
     info_span!("init_setup").in_scope(|| {
         channel::send(sock, &ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?;
@@ -257,6 +257,9 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     })
 }
 
+/// The crash tests' fault point (see `fault_point`).
+const CRASH_AT_ENV: &str = "MINI_CONTAINERD_TEST_CRASH_AT";
+
 /// Fault injection for the crash tests (issue "Hardening"): with
 /// `MINI_CONTAINERD_TEST_CRASH_AT=<point>` in its environment, `create`
 /// SIGKILLs itself there, as a crash or an OOM kill of the runtime would.
@@ -266,7 +269,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
 /// them (`FromInit::Reached`) so that the runtime dies while the init
 /// holds its namespaces and mounts.
 fn fault_point(point: &str) {
-    if std::env::var_os("MINI_CONTAINERD_TEST_CRASH_AT").is_some_and(|p| p == point) {
+    if std::env::var_os(CRASH_AT_ENV).is_some_and(|p| p == point) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
 }
