@@ -9,18 +9,31 @@ rootfs := "bundles/busybox/rootfs"
 default:
     @just --list
 
+# Debian packages the build and the tests need, installed when missing (as root)
+deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # libseccomp-dev, pkg-config: libseccomp-sys links libseccomp; busybox-static:
+    # the demo rootfs; uidmap: newuidmap/newgidmap for the rootless range tests.
+    missing=()
+    for pkg in libseccomp-dev pkg-config busybox-static uidmap; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "deps: installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+
 # Build the runtime (debug)
-build:
+build: deps
     cargo build --workspace
 
 # Fill bundles/busybox/rootfs from Debian's busybox-static
-bundle:
+bundle: deps
     #!/usr/bin/env bash
     set -euo pipefail
-    if ! busybox_path=$(dpkg -L busybox-static 2>/dev/null | grep -m1 '/bin/busybox$'); then
-        echo "installing busybox-static"; apt-get install -y -qq busybox-static >/dev/null
-        busybox_path=$(dpkg -L busybox-static | grep -m1 '/bin/busybox$')
-    fi
+    busybox_path=$(dpkg -L busybox-static | grep -m1 '/bin/busybox$')
     r={{rootfs}}
     [ -x "$r/bin/busybox" ] && cmp -s "$busybox_path" "$r/bin/busybox" && exit 0
     mkdir -p "$r"/{bin,dev,etc,proc,sys,tmp,root,home,run,var}
@@ -159,7 +172,7 @@ fuzz seconds="60":
         -max_total_time={{seconds}} -dict=fuzz/config.dict -print_final_stats=1
 
 # Format check, clippy, unit and integration tests (as root)
-test: bundle lint
+test: deps bundle lint
     cargo test --workspace
 
 # cargo fmt --check and clippy -D warnings
