@@ -272,12 +272,14 @@ pub fn execve_fd(fd: &OwnedFd, argv: &[CString], envp: &[CString]) -> Result<(),
     let (argv, envp) = (pointer_array(argv), pointer_array(envp));
     // SAFETY: an open fd, an empty NUL-terminated path, and NULL-terminated
     // arrays of pointers into CStrings borrowed for the whole call.
+    // (A raw syscall: musl's libc has no execveat wrapper.)
     unsafe {
-        libc::execveat(
+        libc::syscall(
+            libc::SYS_execveat,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            argv.as_ptr() as *const *mut libc::c_char,
-            envp.as_ptr() as *const *mut libc::c_char,
+            argv.as_ptr(),
+            envp.as_ptr(),
             libc::AT_EMPTY_PATH,
         )
     };
@@ -537,12 +539,12 @@ pub fn loopback_up() -> Result<(), Errno> {
         *dst = *src as libc::c_char;
     }
     // SAFETY: SIOCGIFFLAGS fills the flags member of the ifreq we own.
-    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req as *mut libc::ifreq) };
+    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req as *mut libc::ifreq) };
     Errno::result(ret)?;
     // SAFETY: the flags member is the one SIOCGIFFLAGS just set.
     unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: SIOCSIFFLAGS reads the ifreq we own.
-    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req as *const libc::ifreq) };
+    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req as *const libc::ifreq) };
     Errno::result(ret).map(drop)
 }
 
@@ -726,7 +728,9 @@ pub fn shed_clean_pages() {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
     }
-    // SAFETY: malloc_trim only returns free memory of the allocator.
+    // SAFETY: malloc_trim only returns free memory of the allocator. (musl's
+    // allocator has no such call: it hands freed memory back by itself.)
+    #[cfg(target_env = "gnu")]
     unsafe {
         libc::malloc_trim(0);
     }

@@ -723,7 +723,8 @@ fn current_flags(fd: &OwnedFd) -> Result<MsFlags, Errno> {
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        // ST_RELATIME is the kernel's 0x1000; nix names it only for glibc.
+        (FsFlags::from_bits_retain(0x1000), MsFlags::MS_RELATIME),
     ] {
         if st.flags().contains(have) {
             flags |= want;
