@@ -878,8 +878,14 @@ impl Bench {
         let mut sum = 0.0;
         for (phase, v) in &r.phases {
             let m = median(v).unwrap_or(0.0);
-            sum += m;
-            o.push_str(&format!("| {phase} | {m:.3} |\n"));
+            // "init_setup.exec" and the like are steps inside a phase.
+            match phase.split_once('.') {
+                Some((_, step)) => o.push_str(&format!("| … {step} | {m:.3} |\n")),
+                None => {
+                    sum += m;
+                    o.push_str(&format!("| {phase} | {m:.3} |\n"));
+                }
+            }
         }
         let wall = median(&r.debug_wall).unwrap_or(0.0);
         o.push_str(&format!(

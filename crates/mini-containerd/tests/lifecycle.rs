@@ -614,6 +614,55 @@ fn json_log_lines() {
     assert!(line["time"].as_str().unwrap().ends_with('Z'));
 }
 
+/// `--debug` logs how long each phase of `run` took (issue 10), and inside
+/// `init_setup` each step of the init: its exec, the namespaces, the
+/// mounts, pivot_root… The steps lie inside the phase (the first counts
+/// from the runtime's go), so they add up to no more than it.
+#[test]
+fn debug_logs_phase_and_init_step_timings() {
+    let env = Env::new();
+    let b = env.bundle("b", &["true"], |_| {});
+    let log = env.tmp.path().join("debug.log");
+    env.ok(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "run",
+        "--bundle",
+        b.to_str().unwrap(),
+        "t1",
+    ]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let took = |phase: &str| -> f64 {
+        let key = format!("phase {phase} took ");
+        let line = text
+            .lines()
+            .find(|l| l.contains(&key))
+            .unwrap_or_else(|| panic!("no {key:?} in the debug log:\n{text}"));
+        let rest = &line[line.find(&key).unwrap() + key.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    for phase in ["load_config", "spawn_init", "cgroups", "start", "delete"] {
+        assert!(took(phase) > 0.0, "{phase} took no time:\n{text}");
+    }
+    let steps = [
+        "exec",
+        "bootstrap",
+        "namespaces",
+        "lo_hostname_oom",
+        "mounts",
+        "create_hooks",
+        "pivot_root_and_masks",
+        "prepare_exec",
+    ];
+    let sum: f64 = steps.iter().map(|s| took(&format!("init_setup.{s}"))).sum();
+    assert!(
+        sum > 0.0 && sum <= took("init_setup"),
+        "steps {sum} ms, phase {} ms:\n{text}",
+        took("init_setup")
+    );
+}
+
 /// `kill --all` signals every process of the container, not only PID 1.
 #[test]
 fn kill_all_reaches_every_process() {

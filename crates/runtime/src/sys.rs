@@ -266,6 +266,18 @@ pub fn execve(path: &std::ffi::CStr, argv: &[CString], envp: &[CString]) -> Resu
     Err(Errno::last())
 }
 
+/// CLOCK_MONOTONIC in nanoseconds: the one clock the runtime and the init
+/// share, for `--debug`'s timings of the init's steps.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec we own; CLOCK_MONOTONIC
+    // always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
 /// `execveat(fd, "", …, AT_EMPTY_PATH)`: execute the file an fd refers to
 /// (our sealed memfd copy), not a path. Returns only on failure.
 pub fn execve_fd(fd: &OwnedFd, argv: &[CString], envp: &[CString]) -> Result<(), Errno> {

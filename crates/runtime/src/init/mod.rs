@@ -27,7 +27,7 @@ use std::path::Path;
 use nix::sys::stat::Mode;
 
 use crate::hooks;
-use crate::process::channel::{self, Bootstrap, FromInit, ToInit, FIFO_FD_ENV, INIT_FD_ENV};
+use crate::process::channel::{self, Bootstrap, FromInit, Marks, ToInit, FIFO_FD_ENV, INIT_FD_ENV};
 use crate::sys;
 
 /// Entry point of `mini-containerd init`. Never returns.
@@ -43,6 +43,9 @@ pub fn main() -> ! {
 }
 
 fn run() -> Result<(), String> {
+    // From the runtime's go to here: the execve of this binary and its start-up.
+    let mut marks = Marks::default();
+    marks.mark("exec");
     let sock = inherited_fd(INIT_FD_ENV)?;
     let mut sock = UnixStream::from(sock);
     let boot = match channel::recv(&mut sock).map_err(|e| format!("waiting for the bootstrap: {e}"))? {
@@ -50,10 +53,11 @@ fn run() -> Result<(), String> {
         ToInit::Exec(exec) => return join::run(sock, *exec),
         ToInit::HooksDone => return Err("the runtime sent HooksDone before the bootstrap".into()),
     };
+    marks.mark("bootstrap");
     let fifo = inherited_fd(FIFO_FD_ENV)?;
     let console = inherited_fd_if_any(crate::console::CONSOLE_FD_ENV)?;
 
-    let prepared = match setup(&boot, fifo, console, &mut sock) {
+    let prepared = match setup(&boot, fifo, console, &mut sock, &mut marks) {
         Ok(p) => p,
         Err(failure) => {
             let (msg, reply) = match failure {
@@ -68,7 +72,8 @@ fn run() -> Result<(), String> {
         }
     };
     shed_setup_pages();
-    channel::send(&mut sock, &FromInit::Ready).map_err(|e| format!("reporting ready: {e}"))?;
+    marks.mark("shed_pages");
+    channel::send(&mut sock, &FromInit::Ready(marks)).map_err(|e| format!("reporting ready: {e}"))?;
     drop(sock);
 
     // `start` reads the FIFO until EOF: our write end is close-on-exec, so
@@ -148,6 +153,7 @@ fn setup(
     fifo: OwnedFd,
     console: Option<OwnedFd>,
     sock: &mut UnixStream,
+    marks: &mut Marks,
 ) -> Result<Prepared, SetupError> {
     let spec = &boot.spec;
     // Modes in config.json (devices, fileMode) are meant literally.
@@ -158,6 +164,7 @@ fn setup(
     // controlling terminal is not ours.
     nix::unistd::setsid().map_err(|e| format!("setsid: {}", e.desc()))?;
     namespaces::enter(spec)?;
+    marks.mark("namespaces");
     reached(boot, sock, "after-namespaces")?;
     if namespaces::creates(spec, oci_spec::runtime::LinuxNamespaceType::Network) {
         sys::loopback_up().map_err(|e| format!("bringing up lo in the new network namespace: {}", e.desc()))?;
@@ -173,6 +180,7 @@ fn setup(
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| format!("process.oomScoreAdj {adj}: writing /proc/self/oom_score_adj: {e}"))?;
     }
+    marks.mark("lo_hostname_oom");
 
     rootfs::prepare_root(spec, &boot.rootfs)?;
     let root = rootfs::Root::open(&boot.rootfs)?;
@@ -182,8 +190,10 @@ fn setup(
         devices::create(&root, spec)?;
     }
     drop(root);
+    marks.mark("mounts");
     reached(boot, sock, "after-mounts")?;
     create_hooks(boot, sock)?;
+    marks.mark("create_hooks");
     // The FIFO lives in the state directory, which pivot_root hides: we hold
     // an O_PATH fd from the runtime and reopen it through /proc/self/fd.
     if boot.no_pivot {
@@ -218,8 +228,10 @@ fn setup(
             Err(e) => return Err(format!("joining a new session keyring: {}", e.desc()).into()),
         }
     }
+    marks.mark("pivot_root_and_masks");
     let listener = inherited_fd_if_any(seccomp::LISTENER_FD_ENV)?.zip(boot.seccomp_state.clone());
     let exec = exec::prepare(spec, boot.preserve_fds, listener)?;
+    marks.mark("prepare_exec");
     Ok(Prepared { fifo, exec })
 }
 

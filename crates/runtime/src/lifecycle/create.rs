@@ -214,13 +214,6 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         }
     })?;
     fault_point("after-cgroup");
-    // Release the child to exec the init (see the protocol in channel.rs).
-    std::io::Write::write_all(sock, &[0]).context(|| "releasing the init".into())?;
-
-    // `exec` needs the config the container was made from, not whatever
-    // config.json says later.
-    dir.save_config(&bundle.spec)?;
-
     let hook_state = hooks::State::of(&stored, Status::Creating);
     undo.hook_state = Some(hook_state.clone());
     let boot = Bootstrap {
@@ -234,9 +227,17 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         rootfs: bundle.rootfs.clone(),
         report_at: std::env::var(CRASH_AT_ENV).ok(),
     };
-    info_span!("init_setup").in_scope(|| {
+    info_span!("init_setup").in_scope(|| -> Result<()> {
+        // Release the child to exec the init (see the protocol in channel.rs).
+        let released = crate::sys::monotonic_ns();
+        std::io::Write::write_all(sock, &[0]).context(|| "releasing the init".into())?;
+        // `exec` needs the config the container was made from, not
+        // whatever config.json says later.
+        dir.save_config(&bundle.spec)?;
         channel::send(sock, &ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?;
-        wait_ready(sock, &mut undo.pid, &bundle.spec, &hook_state)
+        let marks = wait_ready(sock, &mut undo.pid, &bundle.spec, &hook_state)?;
+        log_init_steps(released, &marks);
+        Ok(())
     })?;
 
     fault_point("before-created");
@@ -255,6 +256,18 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         pid,
         console: own_console,
     })
+}
+
+/// `--debug`: how long each step of the init's setup took, from the moment
+/// the runtime released it (the first step, `exec`, is the init's execve and
+/// start-up). Sub-phases of `init_setup`, so the bench does not add them up.
+fn log_init_steps(released: u64, marks: &channel::Marks) {
+    let mut since = released;
+    for (step, at) in &marks.0 {
+        let micros = at.saturating_sub(since) / 1000;
+        debug!("phase init_setup.{step} took {}.{:03} ms", micros / 1000, micros % 1000);
+        since = *at;
+    }
 }
 
 /// The crash tests' fault point (see `fault_point`).
@@ -327,10 +340,10 @@ fn wait_ready(
     init: &mut Option<Pid>,
     spec: &oci_spec::runtime::Spec,
     state: &hooks::State,
-) -> Result<()> {
+) -> Result<channel::Marks> {
     loop {
         match channel::recv::<FromInit>(sock) {
-            Ok(FromInit::Ready) => return Ok(()),
+            Ok(FromInit::Ready(marks)) => return Ok(marks),
             Ok(FromInit::RunHooks) => {
                 // runtime.md steps 3–4, in the runtime namespace while the
                 // init waits between its mounts and pivot_root (config.md

@@ -109,11 +109,25 @@ pub struct Bootstrap {
     pub report_at: Option<String>,
 }
 
+/// When each step of the init's setup ended: (step, CLOCK_MONOTONIC in
+/// ns). The clock is the machine's, so the runtime can set these against
+/// the moment it released the init and log how long each step took.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Marks(pub Vec<(String, u64)>);
+
+impl Marks {
+    /// Note that `step` ended now.
+    pub fn mark(&mut self, step: &str) {
+        self.0.push((step.to_string(), crate::sys::monotonic_ns()));
+    }
+}
+
 /// Init → runtime.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum FromInit {
-    /// The container exists and waits on the FIFO.
-    Ready,
+    /// The container exists and waits on the FIFO. With it, when each step
+    /// of the init's setup ended (see `Marks`), for `--debug`'s timings.
+    Ready(Marks),
     /// Setup failed; the message names the step, path and errno.
     Failed(String),
     /// `exec`: the process was forked inside the container, with this pid
@@ -184,10 +198,10 @@ mod tests {
     fn round_trip_and_eof() {
         let (mut a, mut b) = UnixStream::pair().expect("pair");
         send(&mut a, &FromInit::Failed("mount /proc: EPERM".into())).expect("send");
-        send(&mut a, &FromInit::Ready).expect("send");
+        send(&mut a, &FromInit::Ready(Marks::default())).expect("send");
         drop(a);
         assert!(matches!(recv::<FromInit>(&mut b), Ok(FromInit::Failed(m)) if m.contains("EPERM")));
-        assert!(matches!(recv::<FromInit>(&mut b), Ok(FromInit::Ready)));
+        assert!(matches!(recv::<FromInit>(&mut b), Ok(FromInit::Ready(_))));
         assert!(matches!(recv::<FromInit>(&mut b), Err(ChannelError::Closed)));
     }
 }
