@@ -85,6 +85,7 @@ impl CreateArgs {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             systemd_cgroup,
+            start_at_once: false,
         })
     }
 }

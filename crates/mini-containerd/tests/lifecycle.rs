@@ -661,6 +661,29 @@ fn debug_logs_phase_and_init_step_timings() {
         "steps {sum} ms, phase {} ms:\n{text}",
         took("init_setup")
     );
+    // `run` starts at once: the init keeps its pages (no shed_pages step);
+    // after `create` it may wait long, and sheds them.
+    assert!(!text.contains("shed_pages"), "{text}");
+    let log = env.tmp.path().join("create.log");
+    let status = env
+        .cmd()
+        .args([
+            "--debug",
+            "--log",
+            log.to_str().unwrap(),
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            "t2",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    env.ok(&["delete", "--force", "t2"]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("phase init_setup.shed_pages took "), "{text}");
 }
 
 /// `kill --all` signals every process of the container, not only PID 1.

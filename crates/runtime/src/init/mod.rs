@@ -71,8 +71,10 @@ fn run() -> Result<(), String> {
             std::process::exit(1);
         }
     };
-    shed_setup_pages();
-    marks.mark("shed_pages");
+    if boot.shed_pages {
+        shed_setup_pages();
+        marks.mark("shed_pages");
+    }
     channel::send(&mut sock, &FromInit::Ready(marks)).map_err(|e| format!("reporting ready: {e}"))?;
     drop(sock);
 

@@ -33,6 +33,9 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     /// `--systemd-cgroup`: cgroupsPath is systemd's `slice:prefix:name`.
     pub systemd_cgroup: bool,
+    /// `run`: `start` follows at once, so the init does not shed its pages
+    /// for a wait that will not come (see `Bootstrap::shed_pages`).
+    pub start_at_once: bool,
 }
 
 /// A created container whose init is our child. The directory stays locked
@@ -226,15 +229,18 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         report_at: std::env::var(CRASH_AT_ENV).ok(),
+        shed_pages: !opts.start_at_once,
     };
     info_span!("init_setup").in_scope(|| -> Result<()> {
-        // Release the child to exec the init (see the protocol in channel.rs).
+        // Release the child to exec the init (see the protocol in
+        // channel.rs), and queue its instructions behind the go byte: they
+        // wait in the socket while it execs.
         let released = crate::sys::monotonic_ns();
         std::io::Write::write_all(sock, &[0]).context(|| "releasing the init".into())?;
-        // `exec` needs the config the container was made from, not
-        // whatever config.json says later.
-        dir.save_config(&bundle.spec)?;
         channel::send(sock, &ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?;
+        // `exec` needs the config the container was made from, not
+        // whatever config.json says later. Saved while the init works.
+        dir.save_config(&bundle.spec)?;
         let marks = wait_ready(sock, &mut undo.pid, &bundle.spec, &hook_state)?;
         log_init_steps(released, &marks);
         Ok(())

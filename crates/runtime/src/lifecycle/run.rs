@@ -43,6 +43,7 @@ pub fn run(root: &StateRoot, opts: RunOptions) -> Result<i32> {
     // own terminal becomes the container's (not when detached: nobody would
     // be left to hold it).
     let mut create_opts = opts.create;
+    create_opts.start_at_once = true;
     if matches!(create_opts.console, Console::None) && !opts.detach {
         create_opts.console = Console::Proxy;
     }

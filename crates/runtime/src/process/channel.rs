@@ -9,11 +9,13 @@
 //!  runtime (create / run)                     init (becomes the container's PID 1)
 //!  ──────────────────────                     ───────────────────────────────────
 //!  clone(CLONE_NEWPID [|CLONE_NEWUSER]) ────► (child waits for one byte)
-//!  write uid_map/gid_map (user namespace)
-//!  one byte "go" ───────────────────────────► [setresuid(0) in the userns]
-//!                                             execveat(sealed memfd copy, "init")
 //!  save state "creating" (pid, start time)
-//!  Bootstrap{spec, bundle, rootfs, state} ──► setns / unshare namespaces
+//!  write uid_map/gid_map (user namespace)
+//!  make the cgroups, move the child in
+//!  one byte "go" ───────────────────────────► [setresuid(0) in the userns]
+//!  Bootstrap{spec, bundle, rootfs, state}     execveat(read-only view of
+//!    (waits in the socket meanwhile) ───────►   our binary, "init"); read it
+//!  save the config copy                       setns / unshare namespaces
 //!                                             hostname, mounts, /dev
 //!                                 ◄────────── RunHooks  (only with prestart or
 //!  [prestart, createRuntime hooks]                       createRuntime hooks)
@@ -107,6 +109,10 @@ pub struct Bootstrap {
     /// and waits, and the runtime kills itself.
     #[serde(default)]
     pub report_at: Option<String>,
+    /// Drop the setup's clean pages before waiting for `start` (`create`,
+    /// where the wait may be long); not for `run`, where `start` follows at
+    /// once and the pages would only fault back in.
+    pub shed_pages: bool,
 }
 
 /// When each step of the init's setup ended: (step, CLOCK_MONOTONIC in
