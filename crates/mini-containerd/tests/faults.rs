@@ -143,7 +143,7 @@ fn no_proc_and_a_full_pid_limit_fail_cleanly() {
     let b = env.bundle("b", &["true"], |_| {});
     let create = format!(
         "exec {} --root {} create --bundle {} c1 </dev/null",
-        common::BIN,
+        common::bin(),
         env.root.display(),
         b.display()
     );

@@ -4,14 +4,15 @@
 
 mod common;
 
-use common::{Env, BIN};
+use common::{bin, Env};
 use serde_json::json;
 
 /// Run `mini-containerd run` from a shell that first does `prelude` (to
 /// hold extra fds open the way a careless caller would).
 fn run_via_shell(env: &Env, prelude: &str, extra: &str, bundle: &std::path::Path) -> (i32, String, String) {
     let cmd = format!(
-        "{prelude} exec {BIN} --root {} run {extra} --bundle {} c1",
+        "{prelude} exec {} --root {} run {extra} --bundle {} c1",
+        bin(),
         env.root.display(),
         bundle.display()
     );
@@ -194,7 +195,8 @@ fn rshared_rootfs_propagation_leaks_nothing() {
     });
     let rootfs = common::rootfs().canonicalize().unwrap();
     let script = format!(
-        "mount --make-rshared / && {BIN} --root {} run --bundle {} c1 && grep -c {} /proc/self/mountinfo; true",
+        "mount --make-rshared / && {} --root {} run --bundle {} c1 && grep -c {} /proc/self/mountinfo; true",
+        bin(),
         env.root.display(),
         b.display(),
         rootfs.display()
@@ -226,7 +228,7 @@ fn readonly_and_full_state_root() {
             // fill it, leaving no room for a state directory's files
             let _ = std::fs::write(dir.join("filler"), vec![0u8; 64 * 1024]);
         }
-        let out = std::process::Command::new(BIN)
+        let out = std::process::Command::new(bin())
             .arg("--root")
             .arg(&dir)
             .args(["create", "--bundle", b.to_str().unwrap(), "c1"])

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
-use common::BIN;
+use common::bin;
 
 const NOBODY: &str = "65534";
 
@@ -27,7 +27,7 @@ fn as_user(ids: (u32, u32), dir: &Path, args: &[&str], env: &[(&str, &str)]) -> 
     let (uid, gid) = (ids.0.to_string(), ids.1.to_string());
     // By its full path: `env` may replace the PATH Command searches.
     Command::new(setpriv())
-        .args(["--reuid", &uid, "--regid", &gid, "--clear-groups", BIN])
+        .args(["--reuid", &uid, "--regid", &gid, "--clear-groups", bin()])
         .args(args)
         .current_dir(dir.join("bundle"))
         .env("XDG_RUNTIME_DIR", dir.join("run"))
@@ -291,7 +291,7 @@ fn an_unprivileged_user_runs_a_container() {
             "--regid",
             NOBODY,
             "--clear-groups",
-            BIN,
+            bin(),
             "create",
             "c2",
         ])

@@ -79,7 +79,7 @@ fn no_runtime_fd_leaks_into_the_container() {
     let b = env.bundle("b", &["ls", "/proc/self/fd"], |_| {});
     let cmd = format!(
         "{held} exec {} --root {} run --bundle {} c1",
-        common::BIN,
+        common::bin(),
         env.root.display(),
         b.display()
     );
@@ -94,7 +94,7 @@ fn no_runtime_fd_leaks_into_the_container() {
     // created and started by a caller holding the fds too
     let cmd = format!(
         "{held} {bin} --root {root} create --bundle {b} c2 </dev/null >/dev/null 2>&1 && {bin} --root {root} start c2",
-        bin = common::BIN,
+        bin = common::bin(),
         root = env.root.display(),
         b = b.display()
     );
@@ -102,7 +102,7 @@ fn no_runtime_fd_leaks_into_the_container() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cmd = format!(
         "{held} exec {} --root {} exec c2 ls /proc/self/fd",
-        common::BIN,
+        common::bin(),
         env.root.display()
     );
     let out = std::process::Command::new("sh").args(["-c", &cmd]).output().unwrap();

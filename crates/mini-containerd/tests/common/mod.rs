@@ -10,7 +10,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_mini-containerd");
+/// The binary under test: the one cargo built with the tests, or the one
+/// `MINI_CONTAINERD_TEST_BIN` names (`just test-release` runs the suites
+/// against the release build that way).
+pub fn bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("MINI_CONTAINERD_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mini-containerd").to_string())
+    })
+}
 
 pub fn rootfs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bundles/busybox/rootfs")
@@ -73,7 +81,7 @@ impl Env {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(bin());
         c.arg("--root").arg(&self.root);
         c
     }
