@@ -30,6 +30,37 @@ fn errno_action() {
     assert!(err.contains("not supported"), "EOPNOTSUPP expected: {err}");
 }
 
+/// runtime.md "Exec" (runc's `exec`): a process exec'd into the container
+/// runs under the container's filter too.
+#[test]
+fn exec_runs_under_the_filter() {
+    let env = Env::new();
+    let b = env.bundle(
+        "b",
+        &["sleep", "1000"],
+        with_seccomp(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]
+        })),
+    );
+    env.create(&b, "c1");
+    env.ok(&["start", "c1"]);
+    let out = env.exec(&[
+        "exec",
+        "c1",
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status; mkdir /dev/shm/x",
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "mkdir succeeded under the filter: {stdout}");
+    assert!(stdout.contains("Seccomp:\t2"), "{stdout}");
+    assert!(stderr.contains("not supported"), "EOPNOTSUPP expected: {stderr}");
+}
+
 /// SCMP_ACT_KILL_PROCESS: the process dies of SIGSYS (128+31).
 #[test]
 fn kill_action() {

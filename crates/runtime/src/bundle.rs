@@ -34,6 +34,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// `linux.seccomp`, compiled while validating (for the init to load).
+    pub seccomp: Option<crate::init::seccomp::Filter>,
 }
 
 impl Bundle {
@@ -54,7 +56,10 @@ impl Bundle {
             field: field.to_string(),
             why,
         };
-        validate(&spec).map_err(|(f, why)| field(f, why))?;
+        let (problems, seccomp) = problems_and_filter(&spec);
+        if let Some((f, why)) = problems.into_iter().next() {
+            return Err(field(f, why));
+        }
         let root = spec
             .root()
             .as_ref()
@@ -70,7 +75,12 @@ impl Bundle {
                 escape_controls(&format!("{}: not a directory", rootfs.display())),
             ));
         }
-        Ok(Bundle { dir, rootfs, spec })
+        Ok(Bundle {
+            dir,
+            rootfs,
+            spec,
+            seccomp,
+        })
     }
 }
 
@@ -151,6 +161,12 @@ pub fn validate(spec: &Spec) -> Verdict {
 
 /// Every problem the rules find (`check`): each rule reports its first.
 pub fn problems(spec: &Spec) -> Vec<(&'static str, String)> {
+    problems_and_filter(spec).0
+}
+
+/// The problems, and `linux.seccomp` compiled (the one compile there is:
+/// validating a profile means compiling it).
+fn problems_and_filter(spec: &Spec) -> (Vec<(&'static str, String)>, Option<crate::init::seccomp::Filter>) {
     let rules: [&dyn Fn(&Spec) -> Verdict; 9] = [
         &|s| check_version(s.version()),
         &check_process,
@@ -163,18 +179,22 @@ pub fn problems(spec: &Spec) -> Vec<(&'static str, String)> {
         &check_devices,
     ];
     let mut out: Vec<(&'static str, String)> = rules.iter().filter_map(|rule| rule(spec).err()).collect();
+    let mut filter = None;
     if let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        if let Err(why) = crate::init::seccomp::compile(seccomp) {
-            // compile names the field itself, for the init's log
-            // ("linux.seccomp.flags: ..."); here the field leads already.
-            let why = match why.strip_prefix("linux.seccomp") {
-                Some(rest) => rest.trim_start_matches(['.', ':', ' ']).to_string(),
-                None => why,
-            };
-            out.push(("linux.seccomp", why));
+        match crate::init::seccomp::build(seccomp) {
+            Ok(f) => filter = Some(f),
+            Err(why) => {
+                // build names the field itself ("linux.seccomp.flags: ...");
+                // here the field leads already.
+                let why = match why.strip_prefix("linux.seccomp") {
+                    Some(rest) => rest.trim_start_matches(['.', ':', ' ']).to_string(),
+                    None => why,
+                };
+                out.push(("linux.seccomp", why));
+            }
         }
     }
-    out
+    (out, filter)
 }
 
 fn namespaces_of(spec: &Spec) -> Vec<oci_spec::runtime::LinuxNamespace> {

@@ -266,6 +266,41 @@ pub fn execve(path: &std::ffi::CStr, argv: &[CString], envp: &[CString]) -> Resu
     Err(Errno::last())
 }
 
+/// An anonymous in-memory file (close-on-exec).
+pub fn memfd(name: &str) -> Result<std::fs::File, Errno> {
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+    let name = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    memfd_create(&name, MemFdCreateFlag::MFD_CLOEXEC).map(std::fs::File::from)
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`. With
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns the notify fd.
+pub fn seccomp_set_filter(insns: &[libc::sock_filter], flags: u32) -> Result<Option<OwnedFd>, Errno> {
+    let len = u16::try_from(insns.len()).map_err(|_| Errno::E2BIG)?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: insns.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at `len` instructions borrowed for the call; the
+    // kernel copies the program and does not keep the pointer.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32 == 0 {
+        return Ok(None);
+    }
+    // SAFETY: with NEW_LISTENER the return value is a new fd that we own.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
+}
+
 /// CLOCK_MONOTONIC in nanoseconds: the one clock the runtime and the init
 /// share, for `--debug`'s timings of the init's steps.
 pub fn monotonic_ns() -> u64 {

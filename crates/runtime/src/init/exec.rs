@@ -37,7 +37,7 @@ pub struct Exec {
     personality: Option<libc::c_ulong>,
     process: oci_spec::runtime::Process,
     preserve_fds: u32,
-    seccomp: Option<libseccomp::ScmpFilterContext>,
+    seccomp: Option<super::seccomp::Filter>,
     /// `listenerPath`, connected by the runtime, and the state to send it.
     listener: Option<(std::os::fd::OwnedFd, serde_json::Value)>,
 }
@@ -45,6 +45,7 @@ pub struct Exec {
 pub fn prepare(
     spec: &Spec,
     preserve_fds: u32,
+    seccomp: Option<super::seccomp::Filter>,
     listener: Option<(std::os::fd::OwnedFd, serde_json::Value)>,
 ) -> Result<Exec, String> {
     let process = spec.process().as_ref().ok_or("process: missing")?;
@@ -108,26 +109,18 @@ pub fn prepare(
         process: process.clone(),
         preserve_fds,
         listener,
-        // Compiled now, so a bad profile fails create, not start.
-        seccomp: spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-            .map(super::seccomp::compile)
-            .transpose()?,
+        // Compiled by the runtime, so a bad profile fails create, not start.
+        seccomp,
     })
 }
 
 /// Become the user and run the program. Returns only with an error.
 pub fn finish(e: Exec) -> Result<(), String> {
     let mut listener = e.listener;
-    let mut load = |ctx: &libseccomp::ScmpFilterContext| {
-        ctx.load()
-            .map_err(|err| format!("linux.seccomp: loading the filter: {err}"))?;
-        match listener.take() {
-            Some((socket, state)) => super::seccomp::send_to_listener(ctx, socket, &state),
-            None => Ok(()),
-        }
+    let mut load = |filter: &super::seccomp::Filter| match (super::seccomp::load(filter)?, listener.take()) {
+        (Some(notify), Some((socket, state))) => super::seccomp::send_to_listener(notify, socket, &state),
+        (Some(_), None) => Err("linux.seccomp: a notify fd but no listenerPath connection".into()),
+        (None, _) => Ok(()),
     };
     // Without NoNewPrivileges the kernel only lets a process with
     // CAP_SYS_ADMIN install a filter: load it while we still have it (the

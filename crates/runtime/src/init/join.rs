@@ -73,7 +73,7 @@ pub fn run(mut sock: UnixStream, boot: ExecBootstrap) -> Result<(), String> {
                 .and_then(|()| {
                     let listener =
                         super::inherited_fd_if_any(super::seccomp::LISTENER_FD_ENV)?.zip(boot.seccomp_state.clone());
-                    exec::prepare(&boot.spec, boot.preserve_fds, listener)
+                    exec::prepare(&boot.spec, boot.preserve_fds, boot.seccomp.clone(), listener)
                 })
                 .and_then(exec::finish)
             {

@@ -232,7 +232,7 @@ fn setup(
     }
     marks.mark("pivot_root_and_masks");
     let listener = inherited_fd_if_any(seccomp::LISTENER_FD_ENV)?.zip(boot.seccomp_state.clone());
-    let exec = exec::prepare(spec, boot.preserve_fds, listener)?;
+    let exec = exec::prepare(spec, boot.preserve_fds, boot.seccomp.clone(), listener)?;
     marks.mark("prepare_exec");
     Ok(Prepared { fifo, exec })
 }

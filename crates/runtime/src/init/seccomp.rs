@@ -2,6 +2,10 @@
 //! with libseccomp (the library engines' profiles are written for: its
 //! syscall tables, argument comparisons and multi-arch handling are what
 //! runc uses too), and loaded as the last step before exec.
+//!
+//! The runtime compiles (once, while it validates the config) and sends the
+//! init the finished program, a [`Filter`]; the init loads it with
+//! seccomp(2) itself.
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
@@ -76,19 +80,82 @@ pub fn uses_notify(s: &LinuxSeccomp) -> bool {
 /// config-linux.md "Seccomp": the notify fd goes to the agent listening on
 /// `listenerPath`, with the container process state, in one connection.
 pub fn send_to_listener(
-    ctx: &ScmpFilterContext,
+    notify: std::os::fd::OwnedFd,
     listener: std::os::fd::OwnedFd,
     state: &serde_json::Value,
 ) -> Result<(), String> {
     use std::os::fd::AsRawFd;
-    let fd = ctx
-        .get_notify_fd()
-        .map_err(|e| format!("linux.seccomp: getting the notify fd: {e}"))?;
     let message = state.to_string();
-    crate::console::send_fd_with(listener.as_raw_fd(), fd, message.as_bytes())
+    crate::console::send_fd_with(listener.as_raw_fd(), notify.as_raw_fd(), message.as_bytes())
         .map_err(|e| format!("linux.seccomp.listenerPath: sending the notify fd: {}", e.desc()))?;
     drop(listener);
     Ok(())
+}
+
+/// A compiled profile, as the init loads it: libseccomp's BPF program and
+/// the flags for seccomp(SECCOMP_SET_MODE_FILTER).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Filter {
+    /// `struct sock_filter[]`: 8 bytes per instruction, native byte order.
+    pub program: Vec<u8>,
+    /// SECCOMP_FILTER_FLAG_*: what `linux.seccomp.flags` asks, and
+    /// NEW_LISTENER when a rule notifies an agent.
+    pub flags: u32,
+}
+
+/// Compile the profile (see [`compile`]) and take the finished program out
+/// of libseccomp, with the flags its `seccomp_load` would use.
+pub fn build(s: &LinuxSeccomp) -> Result<Filter, String> {
+    use std::io::{Read, Seek};
+    let ctx = compile(s)?;
+    let mut out = crate::sys::memfd("seccomp-bpf").map_err(|e| format!("linux.seccomp: memfd: {}", e.desc()))?;
+    ctx.export_bpf(&out)
+        .map_err(|e| format!("linux.seccomp: exporting the program: {e}"))?;
+    let mut program = Vec::new();
+    out.rewind()
+        .and_then(|_| out.read_to_end(&mut program))
+        .map_err(|e| format!("linux.seccomp: reading the program back: {e}"))?;
+    if program.is_empty() || program.len() % 8 != 0 {
+        return Err(format!(
+            "linux.seccomp: libseccomp exported {} bytes, not a program",
+            program.len()
+        ));
+    }
+    let mut flags = 0;
+    for flag in s.flags().iter().flatten() {
+        flags |= match flag {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+        } as u32;
+    }
+    if uses_notify(s) {
+        flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+        // The kernel refuses TSYNC with NEW_LISTENER unless told to report
+        // a thread it cannot sync by ESRCH (libseccomp does the same).
+        if flags & libc::SECCOMP_FILTER_FLAG_TSYNC as u32 != 0 {
+            flags |= libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH as u32;
+        }
+    }
+    Ok(Filter { program, flags })
+}
+
+/// Load a [`Filter`] into this process. With NEW_LISTENER, returns the
+/// notify fd for the agent.
+pub fn load(filter: &Filter) -> Result<Option<std::os::fd::OwnedFd>, String> {
+    let insns: Vec<libc::sock_filter> = filter
+        .program
+        .chunks_exact(8)
+        .map(|b| libc::sock_filter {
+            code: u16::from_ne_bytes([b[0], b[1]]),
+            jt: b[2],
+            jf: b[3],
+            k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+        })
+        .collect();
+    crate::sys::seccomp_set_filter(&insns, filter.flags)
+        .map_err(|e| format!("linux.seccomp: loading the filter: {}", e.desc()))
 }
 
 /// Compile the profile. Names this libseccomp does not know are skipped,

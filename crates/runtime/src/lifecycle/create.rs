@@ -229,6 +229,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         report_at: std::env::var(CRASH_AT_ENV).ok(),
+        seccomp: bundle.seccomp.clone(),
         shed_pages: !opts.start_at_once,
     };
     info_span!("init_setup").in_scope(|| -> Result<()> {

@@ -117,10 +117,18 @@ fn drive_helper(
     if !state::process_matches(container_pid, state::process_start_time(container_pid).unwrap_or(0)) {
         return Err(Error::Init("the container's init is gone".into()));
     }
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::init::seccomp::build)
+        .transpose()
+        .map_err(Error::Invalid)?;
     std::io::Write::write_all(sock, &[0]).context(|| "releasing the exec helper".into())?;
     channel::send(
         sock,
         &ToInit::Exec(Box::new(ExecBootstrap {
+            seccomp,
             spec,
             container_pid,
             preserve_fds,

@@ -77,6 +77,8 @@ pub enum ToInit {
 pub struct ExecBootstrap {
     /// The container's config with `process` replaced by the one to run.
     pub spec: Spec,
+    /// Its `linux.seccomp`, compiled by the runtime.
+    pub seccomp: Option<crate::init::seccomp::Filter>,
     /// The container's init, in the runtime's PID namespace.
     pub container_pid: i32,
     pub preserve_fds: u32,
@@ -86,6 +88,8 @@ pub struct ExecBootstrap {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Bootstrap {
     pub spec: Spec,
+    /// `linux.seccomp`, compiled by the runtime (which validated it so).
+    pub seccomp: Option<crate::init::seccomp::Filter>,
     /// Absolute host path of the bundle (relative bind sources start here).
     pub bundle: PathBuf,
     /// Absolute host path of the root filesystem.
