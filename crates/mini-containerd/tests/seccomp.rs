@@ -61,6 +61,77 @@ fn exec_runs_under_the_filter() {
     assert!(stderr.contains("not supported"), "EOPNOTSUPP expected: {stderr}");
 }
 
+/// The compiled-profile cache (`<root>/.cache/seccomp`, issue 10): the
+/// second container with a profile loads it from there, and is still
+/// filtered; another profile gets its own entry and its own errno; an entry
+/// that does not match (here: another profile's, copied over it) is not
+/// used. `list` does not see the cache.
+#[test]
+fn cached_profiles_are_still_enforced_and_kept_apart() {
+    let env = Env::new();
+    let deny_mkdir = |errno: u32| {
+        with_seccomp(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno}]
+        }))
+    };
+    let script = ["sh", "-c", "mkdir /dev/shm/x"];
+    let eopnotsupp = env.bundle("b95", &script, deny_mkdir(95));
+    let enospc = env.bundle("b28", &script, deny_mkdir(28));
+    let cache = env.root.join(".cache/seccomp");
+    let entries = || -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(&cache)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let run = |bundle: &std::path::Path, id: &str| -> (String, String) {
+        let log = env.tmp.path().join(format!("{id}.log"));
+        let out = env
+            .cmd()
+            .args(["--debug", "--log", log.to_str().unwrap(), "run", "--bundle"])
+            .arg(bundle)
+            .arg(id)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "mkdir must fail: {out:?}");
+        (
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            std::fs::read_to_string(&log).unwrap(),
+        )
+    };
+
+    let (err, log) = run(&eopnotsupp, "c1");
+    assert!(err.contains("not supported"), "{err}");
+    assert!(!log.contains("compiled profile from"), "the first use compiles: {log}");
+    assert_eq!(entries().len(), 1);
+    let (err, log) = run(&eopnotsupp, "c2");
+    assert!(err.contains("not supported"), "{err}");
+    assert!(log.contains("compiled profile from"), "the second use is cached: {log}");
+
+    let (err, _) = run(&enospc, "c3");
+    assert!(err.contains("No space left"), "another profile, its own errno: {err}");
+    let both = entries();
+    assert_eq!(both.len(), 2, "{both:?}");
+
+    // Every entry now holds the ENOSPC profile's program (and key).
+    let needle = b"\"errnoRet\":28";
+    let enospc_entry = both
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .find(|b| b.windows(needle.len()).any(|w| w == needle))
+        .unwrap();
+    for p in &both {
+        std::fs::write(p, &enospc_entry).unwrap();
+    }
+    let (err, log) = run(&eopnotsupp, "c4");
+    assert!(err.contains("not supported"), "a mismatched entry was used: {err}");
+    assert!(!log.contains("compiled profile from"), "{log}");
+    assert!(env.ok(&["list", "-q"]).trim().is_empty());
+}
+
 /// SCMP_ACT_KILL_PROCESS: the process dies of SIGSYS (128+31).
 #[test]
 fn kill_action() {
@@ -253,4 +324,6 @@ fn notify_without_a_reachable_listener_fails_create() {
     let err = env.fails(&["create", "--bundle", b.to_str().unwrap(), "c2"]);
     assert!(err.contains("/nonexistent/agent.sock"), "{err}");
     assert!(env.ids().is_empty());
+    // Nor is the profile it compiled kept: only a created container's is.
+    assert!(!env.root.join(".cache").exists());
 }

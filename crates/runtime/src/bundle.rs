@@ -36,11 +36,18 @@ pub struct Bundle {
     pub spec: Spec,
     /// `linux.seccomp`, compiled while validating (for the init to load).
     pub seccomp: Option<crate::init::seccomp::Filter>,
+    /// The compiled profile, for the cache once the container exists.
+    pub seccomp_pending: Option<crate::seccomp_cache::Pending>,
 }
 
 impl Bundle {
     /// Read `<dir>/config.json`, parse it, resolve `root.path` and validate.
     pub fn load(dir: &Path) -> Result<Self, BundleError> {
+        Self::load_with(dir, None)
+    }
+
+    /// `load`, taking a compiled seccomp profile from `cache` when it has it.
+    pub fn load_with(dir: &Path, cache: Option<&crate::seccomp_cache::Cache>) -> Result<Self, BundleError> {
         let dir = std::fs::canonicalize(dir).map_err(|source| BundleError::Dir {
             path: dir.to_path_buf(),
             source,
@@ -56,7 +63,8 @@ impl Bundle {
             field: field.to_string(),
             why,
         };
-        let (problems, seccomp) = problems_and_filter(&spec);
+        let (problems, compiled) = problems_and_filter(&spec, cache);
+        let (seccomp, seccomp_pending) = compiled.map_or((None, None), |(f, p)| (Some(f), p));
         if let Some((f, why)) = problems.into_iter().next() {
             return Err(field(f, why));
         }
@@ -80,6 +88,7 @@ impl Bundle {
             rootfs,
             spec,
             seccomp,
+            seccomp_pending,
         })
     }
 }
@@ -161,12 +170,18 @@ pub fn validate(spec: &Spec) -> Verdict {
 
 /// Every problem the rules find (`check`): each rule reports its first.
 pub fn problems(spec: &Spec) -> Vec<(&'static str, String)> {
-    problems_and_filter(spec).0
+    problems_and_filter(spec, None).0
 }
+
+/// A compiled `linux.seccomp`, and its cache entry when it was not cached.
+type Compiled = (crate::init::seccomp::Filter, Option<crate::seccomp_cache::Pending>);
 
 /// The problems, and `linux.seccomp` compiled (the one compile there is:
 /// validating a profile means compiling it).
-fn problems_and_filter(spec: &Spec) -> (Vec<(&'static str, String)>, Option<crate::init::seccomp::Filter>) {
+fn problems_and_filter(
+    spec: &Spec,
+    cache: Option<&crate::seccomp_cache::Cache>,
+) -> (Vec<(&'static str, String)>, Option<Compiled>) {
     let rules: [&dyn Fn(&Spec) -> Verdict; 9] = [
         &|s| check_version(s.version()),
         &check_process,
@@ -181,7 +196,11 @@ fn problems_and_filter(spec: &Spec) -> (Vec<(&'static str, String)>, Option<crat
     let mut out: Vec<(&'static str, String)> = rules.iter().filter_map(|rule| rule(spec).err()).collect();
     let mut filter = None;
     if let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        match crate::init::seccomp::build(seccomp) {
+        let built = match cache {
+            Some(cache) => cache.build(seccomp),
+            None => crate::init::seccomp::build(seccomp).map(|f| (f, None)),
+        };
+        match built {
             Ok(f) => filter = Some(f),
             Err(why) => {
                 // build names the field itself ("linux.seccomp.flags: ...");

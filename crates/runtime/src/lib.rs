@@ -17,6 +17,7 @@ pub mod init;
 pub mod lifecycle;
 pub mod passwd;
 pub mod process;
+pub mod seccomp_cache;
 pub mod spec;
 pub mod state;
 pub mod sys;

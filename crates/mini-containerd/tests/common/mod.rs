@@ -183,12 +183,14 @@ impl Env {
         }
     }
 
-    /// The ids under this test's root.
+    /// The ids under this test's root (not the runtime's `.cache`: ids
+    /// start with a letter or a digit).
     pub fn ids(&self) -> Vec<String> {
         match std::fs::read_dir(&self.root) {
             Ok(entries) => entries
                 .flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| !name.starts_with('.'))
                 .collect(),
             Err(_) => Vec::new(),
         }

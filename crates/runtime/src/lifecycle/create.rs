@@ -62,7 +62,9 @@ pub enum Console {
 
 pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
-    let bundle = info_span!("load_config").in_scope(|| Bundle::load(&opts.bundle))?;
+    // A profile compiled for an earlier container is taken from the cache.
+    let cache = crate::seccomp_cache::Cache::under(&root.path);
+    let mut bundle = info_span!("load_config").in_scope(|| Bundle::load_with(&opts.bundle, Some(&cache)))?;
     let dir = root.create_container(&opts.id)?;
     fault_point("after-mkdir");
     // From here on, anything that fails must undo what was made.
@@ -76,6 +78,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
     match build(&mut undo, &bundle, opts) {
         Ok(created) => {
             undo.disarm();
+            if let Some(pending) = bundle.seccomp_pending.take() {
+                pending.store();
+            }
             Ok(created)
         }
         Err(e) => {

@@ -65,6 +65,21 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     };
     crate::bundle::validate_process(&process).map_err(|(f, why)| Error::Invalid(format!("{f}: {why}")))?;
     spec.set_process(Some(process));
+    // The container's filter, for the new process too.
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(|s| crate::seccomp_cache::Cache::under(&root.path).build(s))
+        .transpose()
+        .map_err(Error::Invalid)?
+        .map(|(filter, pending)| {
+            // The profile compiled at create; here only if the cache lost it.
+            if let Some(p) = pending {
+                p.store();
+            }
+            filter
+        });
 
     let set = if opts.detach {
         SigSet::empty()
@@ -91,7 +106,15 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     // agent gets the container's init pid, with the state (noted in
     // docs/spec-coverage.md).
     let seccomp_state = super::create::seccomp_state(&spec, &stored, "running");
-    let outcome = drive_helper(&mut sock, helper, spec, stored.pid, opts.preserve_fds, seccomp_state);
+    let outcome = drive_helper(
+        &mut sock,
+        helper,
+        spec,
+        seccomp,
+        stored.pid,
+        opts.preserve_fds,
+        seccomp_state,
+    );
     // The helper exits once it has forked; reap it whatever happened.
     let _ = waitpid(helper, None);
     let child = outcome?;
@@ -109,7 +132,8 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
 fn drive_helper(
     sock: &mut UnixStream,
     helper: Pid,
-    spec: oci_spec::runtime::Spec,
+    mut spec: oci_spec::runtime::Spec,
+    seccomp: Option<crate::init::seccomp::Filter>,
     container_pid: i32,
     preserve_fds: u32,
     seccomp_state: Option<serde_json::Value>,
@@ -117,13 +141,10 @@ fn drive_helper(
     if !state::process_matches(container_pid, state::process_start_time(container_pid).unwrap_or(0)) {
         return Err(Error::Init("the container's init is gone".into()));
     }
-    let seccomp = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .map(crate::init::seccomp::build)
-        .transpose()
-        .map_err(Error::Invalid)?;
+    // The helper gets linux.seccomp compiled, not as text.
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_seccomp(None);
+    }
     std::io::Write::write_all(sock, &[0]).context(|| "releasing the exec helper".into())?;
     channel::send(
         sock,
