@@ -97,10 +97,42 @@ pub fn send_to_listener(
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Filter {
     /// `struct sock_filter[]`: 8 bytes per instruction, native byte order.
+    /// Hex on the channel: a quarter of the JSON of an array of numbers.
+    #[serde(with = "hex")]
     pub program: Vec<u8>,
     /// SECCOMP_FILTER_FLAG_*: what `linux.seccomp.flags` asks, and
     /// NEW_LISTENER when a rule notifies an agent.
     pub flags: u32,
+}
+
+/// Bytes as a lowercase hex string.
+mod hex {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <&str>::deserialize(d)?;
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            _ => Err(D::Error::custom("not a lowercase hex digit")),
+        };
+        text.as_bytes()
+            .chunks(2)
+            .map(|pair| match pair {
+                [hi, lo] => Ok(digit(*hi)? << 4 | digit(*lo)?),
+                _ => Err(D::Error::custom("an odd number of hex digits")),
+            })
+            .collect()
+    }
 }
 
 /// Compile the profile (see [`compile`]) and take the finished program out
@@ -260,6 +292,22 @@ mod tests {
         let out = tempfile::tempfile().expect("tempfile");
         ctx.export_bpf(&out).expect("bpf");
         assert!(out.metadata().expect("meta").len() > 0);
+    }
+
+    #[test]
+    fn a_filter_crosses_the_channel_as_hex() {
+        let f = Filter {
+            program: vec![0x00, 0x0f, 0xa0, 0xff, 0x12, 0x34, 0x56, 0x78],
+            flags: 8,
+        };
+        let json = serde_json::to_string(&f).expect("encodes");
+        assert_eq!(json, r#"{"program":"000fa0ff12345678","flags":8}"#);
+        let back: Filter = serde_json::from_str(&json).expect("decodes");
+        assert_eq!((back.program, back.flags), (f.program, 8));
+        for bad in ["000", "0g", "0A"] {
+            let json = format!(r#"{{"program":"{bad}","flags":0}}"#);
+            assert!(serde_json::from_str::<Filter>(&json).is_err(), "{bad}");
+        }
     }
 
     #[test]

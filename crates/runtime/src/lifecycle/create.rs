@@ -147,6 +147,10 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
             process.set_env(Some(env));
         }
     }
+    // The init gets linux.seccomp compiled (Bootstrap.seccomp), not as text.
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_seccomp(None);
+    }
     let preserve_fds = opts.preserve_fds + listen_fds;
     let listener = seccomp_listener(&bundle.spec)?;
     let mut spawn = init_spawn(bundle, fifo_fd)?;
@@ -239,11 +243,13 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     };
     info_span!("init_setup").in_scope(|| -> Result<()> {
         // Release the child to exec the init (see the protocol in
-        // channel.rs), and queue its instructions behind the go byte: they
-        // wait in the socket while it execs.
+        // channel.rs) with its instructions queued behind the go byte: they
+        // wait in the socket while it execs. Encoded first, so that our work
+        // does not compete with its exec.
+        let mut go = vec![0];
+        go.extend(channel::frame(&ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?);
         let released = crate::sys::monotonic_ns();
-        std::io::Write::write_all(sock, &[0]).context(|| "releasing the init".into())?;
-        channel::send(sock, &ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?;
+        std::io::Write::write_all(sock, &go).context(|| "releasing the init".into())?;
         // `exec` needs the config the container was made from, not
         // whatever config.json says later. Saved while the init works.
         dir.save_config(&bundle.spec)?;

@@ -168,6 +168,12 @@ pub enum ChannelError {
 }
 
 pub fn send<T: Serialize>(sock: &mut impl Write, msg: &T) -> Result<(), ChannelError> {
+    sock.write_all(&frame(msg)?)?;
+    Ok(())
+}
+
+/// One message as `send` writes it: length, then JSON.
+pub fn frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, ChannelError> {
     let body = serde_json::to_vec(msg)?;
     let len = u32::try_from(body.len()).map_err(|_| ChannelError::TooLarge(u32::MAX))?;
     if len > MAX_MESSAGE {
@@ -176,8 +182,7 @@ pub fn send<T: Serialize>(sock: &mut impl Write, msg: &T) -> Result<(), ChannelE
     let mut frame = Vec::with_capacity(4 + body.len());
     frame.extend_from_slice(&len.to_le_bytes());
     frame.extend_from_slice(&body);
-    sock.write_all(&frame)?;
-    Ok(())
+    Ok(frame)
 }
 
 pub fn recv<T: DeserializeOwned>(sock: &mut impl Read) -> Result<T, ChannelError> {
