@@ -216,6 +216,8 @@ fn find_program(name: &str) -> Option<PathBuf> {
 struct Results {
     run: [Vec<f64>; 3],
     run_seccomp: [Vec<f64>; 3],
+    /// The same, each run after the state root's `.cache` was removed.
+    run_seccomp_cold: [Vec<f64>; 3],
     create: [Vec<f64>; 3],
     start: [Vec<f64>; 3],
     delete: [Vec<f64>; 3],
@@ -368,10 +370,12 @@ impl Bench {
         step("--version: process start and exit");
         self.version(plan, &mut r)?;
         step("run of `true`");
-        self.run(plan, "true", "run", &mut r.run)?;
+        self.run(plan, "true", "run", false, &mut r.run)?;
         if self.seccomp {
             step("run of `true` with Debian's seccomp profile");
-            self.run(plan, "seccomp", "seccomp", &mut r.run_seccomp)?;
+            self.run(plan, "seccomp", "seccomp", false, &mut r.run_seccomp)?;
+            step("run of `true` with Debian's seccomp profile, no cached profile");
+            self.run(plan, "seccomp", "seccold", true, &mut r.run_seccomp_cold)?;
         }
         step("create, start, delete; RSS of the waiting init and of create");
         self.lifecycle(plan, &mut r)?;
@@ -430,12 +434,17 @@ impl Bench {
     }
 
     /// `run --bundle BUNDLE` to completion, timed: for the plain `true`
-    /// bundle and the seccomp one alike.
-    fn run(&self, plan: &Plan, bundle: &str, tag: &str, times: &mut [Vec<f64>; 3]) -> Result<(), String> {
+    /// bundle and the seccomp one alike. `cold`: remove `.cache` from the
+    /// runtime's state root before each run (untimed), where mini-containerd
+    /// keeps compiled seccomp profiles.
+    fn run(&self, plan: &Plan, bundle: &str, tag: &str, cold: bool, times: &mut [Vec<f64>; 3]) -> Result<(), String> {
         let bundle = self.bundle(bundle);
         for i in 0..plan.warmup + plan.runs {
             for (slot, rt) in self.turns(i) {
                 check_interrupted()?;
+                if cold {
+                    let _ = fs::remove_dir_all(rt.root.join(".cache"));
+                }
                 let id = self.id(rt, tag, i);
                 let out = rt.run(&["run", "--bundle", &bundle, &id])?;
                 if i >= plan.warmup {
@@ -738,23 +747,35 @@ impl Bench {
         let bare = median(&r.bare);
         if self.seccomp {
             let sc = med(&r.run_seccomp);
-            let diff = |k: usize| sc[k].zip(run[k]).map(|(a, b)| a - b);
-            rows.insert(
-                1,
+            let cold = med(&r.run_seccomp_cold);
+            let diff = |with: &[Option<f64>; 3], k: usize| with[k].zip(run[k]).map(|(a, b)| a - b);
+            let seccomp_rows = [
                 Row {
                     what: format!("`run` of `true` with Debian's seccomp profile (median of {n})"),
                     unit: Unit::Ms,
                     values: sc,
                 },
-            );
-            rows.insert(
-                2,
                 Row {
-                    what: "seccomp cost: the two `run` medians' difference".into(),
+                    what: format!(
+                        "… the same with no compiled profile kept (`<root>/.cache` removed before each run; median of {n})"
+                    ),
                     unit: Unit::Ms,
-                    values: [diff(0), diff(1), diff(2)],
+                    values: cold,
                 },
-            );
+                Row {
+                    what: "seccomp cost: `run` with the profile less `run` without".into(),
+                    unit: Unit::Ms,
+                    values: [diff(&sc, 0), diff(&sc, 1), diff(&sc, 2)],
+                },
+                Row {
+                    what: "… with no compiled profile kept".into(),
+                    unit: Unit::Ms,
+                    values: [diff(&cold, 0), diff(&cold, 1), diff(&cold, 2)],
+                },
+            ];
+            for (i, row) in seccomp_rows.into_iter().enumerate() {
+                rows.insert(1 + i, row);
+            }
         }
 
         let mut o = String::new();
