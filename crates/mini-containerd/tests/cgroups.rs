@@ -92,8 +92,9 @@ fn pids_limit_bites() {
     assert!(err.contains("sh:"), "the shell reports the failed fork: {err}");
 }
 
-/// Device rules: everything denied but the defaults; a node the rules do
-/// not allow cannot be opened even though it exists.
+/// Device rules: everything denied but the defaults (each usable: the
+/// rules all take effect); a node the rules do not allow cannot be opened
+/// even though it exists.
 #[test]
 fn device_rules_bite() {
     if !v1_host() {
@@ -102,18 +103,37 @@ fn device_rules_bite() {
     let env = Env::new();
     let b = env.bundle(
         "b",
-        &["sh", "-c", "echo x > /dev/null && echo null-ok; mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem >/dev/null 2>&1 || echo mem-denied"],
+        &[
+            "sh",
+            "-c",
+            "echo x > /dev/null && echo null-ok; head -c 1 /dev/urandom >/dev/null && echo urandom-ok; \
+             mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem >/dev/null 2>&1 || echo mem-denied",
+        ],
         |c| {
             c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
-            c["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
-            c["process"]["capabilities"]["effective"].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
-            c["process"]["capabilities"]["permitted"].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
-            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+            c["process"]["capabilities"]["bounding"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_MKNOD"));
+            c["process"]["capabilities"]["effective"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_MKNOD"));
+            c["process"]["capabilities"]["permitted"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_MKNOD"));
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
         },
     );
     let (code, out, err) = env.run(&b, "c1");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("null-ok"), "{out} {err}");
+    // The ninth default rule, written through the same open devices.allow.
+    assert!(out.contains("urandom-ok"), "{out} {err}");
     assert!(out.contains("mem-denied"), "{out} {err}");
 }
 

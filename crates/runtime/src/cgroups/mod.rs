@@ -361,6 +361,9 @@ impl Cgroup {
             }
             return Ok(());
         }
+        // Consecutive lines for one file (devices.allow: one rule per
+        // write, a dozen by default) share one open.
+        let mut open: Option<(PathBuf, std::fs::File)> = None;
         for w in v1::writes(resources, extra_devices)? {
             let Some(dir) = self.dir(w.controller) else {
                 return Err(format!(
@@ -368,7 +371,14 @@ impl Cgroup {
                     w.file, w.controller
                 ));
             };
-            write(&dir.join(&w.file), &w.value)?;
+            let path = dir.join(&w.file);
+            let failed = |e: std::io::Error| format!("cgroup: writing {:?} to {}: {e}", w.value, path.display());
+            let file = match open.take() {
+                Some((p, f)) if p == path => f,
+                _ => std::fs::OpenOptions::new().write(true).open(&path).map_err(failed)?,
+            };
+            let file = open.insert((path.clone(), file));
+            std::io::Write::write_all(&mut file.1, w.value.as_bytes()).map_err(failed)?;
         }
         Ok(())
     }
