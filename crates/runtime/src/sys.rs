@@ -295,6 +295,12 @@ pub fn seccomp_set_filter(insns: &[libc::sock_filter], flags: u32) -> Result<Opt
         return Err(Errno::last());
     }
     if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32 == 0 {
+        // With TSYNC, a positive value is the thread that could not be
+        // synchronised, and no filter was attached: a failure (libseccomp
+        // reports it as ESRCH too), never a success.
+        if ret > 0 {
+            return Err(Errno::ESRCH);
+        }
         return Ok(None);
     }
     // SAFETY: with NEW_LISTENER the return value is a new fd that we own.
@@ -786,6 +792,45 @@ pub fn shed_clean_pages() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// seccomp(2) with TSYNC, when another thread has a filter of its own,
+    /// attaches nothing and returns that thread's id: an error, not a
+    /// success with no filter. Run in a child process of this test binary,
+    /// since it installs filters (allow-all ones).
+    #[test]
+    fn a_failed_tsync_is_an_error() {
+        const CHILD: &str = "MINI_CONTAINERD_TEST_TSYNC_CHILD";
+        if std::env::var_os(CHILD).is_none() {
+            let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args(["--exact", "sys::tests::a_failed_tsync_is_an_error", "--test-threads=1"])
+                .env(CHILD, "1")
+                .output()
+                .expect("runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+            return;
+        }
+        nix::sys::prctl::set_no_new_privs().expect("no_new_privs");
+        let allow = [libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ALLOW,
+        }];
+        let (installed, wait) = std::sync::mpsc::channel();
+        let (finish, finished) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            seccomp_set_filter(&allow, 0).expect("a filter of its own");
+            installed.send(()).expect("send");
+            let _ = finished.recv();
+        });
+        wait.recv().expect("installed");
+        let tsync = libc::SECCOMP_FILTER_FLAG_TSYNC as u32;
+        assert!(matches!(seccomp_set_filter(&allow, tsync), Err(Errno::ESRCH)));
+        let status = std::fs::read_to_string("/proc/thread-self/status").expect("status");
+        assert!(status.contains("Seccomp:\t0"), "no filter may be attached: {status}");
+        finish.send(()).expect("send");
+        other.join().expect("joined");
+    }
 
     #[test]
     fn only_clean_readonly_file_mappings_are_shed() {
