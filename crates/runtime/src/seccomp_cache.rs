@@ -10,15 +10,19 @@
 //! digit, so `list` never sees the directory) and loads it next time.
 //!
 //! An entry is used only if everything the program was compiled from is
-//! byte-for-byte the same. That is the profile, and the binary doing the
-//! compiling (its device, inode, size and mtime, so a rebuilt or upgraded
-//! runtime starts afresh). It also covers libseccomp's version and the
-//! kernel API level it found, the kernel release, and the architecture.
-//! The whole of that is stored in the entry and compared, not only its
-//! hash, so a hash collision is a miss, not another profile's filter.
+//! byte-for-byte the same. That is the profile (but for `listenerPath` and
+//! `listenerMetadata`, which only say where the notify fd goes: whether
+//! they are set is in the key), and the binary doing the compiling (its
+//! device, inode, size and mtime, so a rebuilt or upgraded runtime starts
+//! afresh). It also covers libseccomp: its version, the kernel API level it
+//! found, and, when it is a shared library, that file's identity (a
+//! distribution's patch to its syscall table keeps the version number). And
+//! it covers the kernel release and the architecture. The whole of that is
+//! stored in the entry and compared, not only its hash, so a hash collision
+//! is a miss, not another profile's filter.
 //!
-//! The program's length and hash are stored too, so a damaged entry is
-//! also a miss. Entries are written to a unique temporary name and renamed,
+//! A hash of the whole entry is stored too, so a damaged entry is also a
+//! miss. At most 64 entries are kept, the oldest going first. Entries are written to a unique temporary name and renamed,
 //! so a reader never sees half an entry, and only once the container exists
 //! (a failed `create` leaves nothing behind, in the cache neither). Anything
 //! wrong with the cache means compiling, as without it. Entries are small
@@ -36,7 +40,7 @@ use oci_spec::runtime::LinuxSeccomp;
 use crate::init::seccomp::{self, Filter};
 
 /// First line of every entry; a new layout gets a new number.
-const MAGIC: &[u8] = b"mini-containerd seccomp cache 1\n";
+const MAGIC: &[u8] = b"mini-containerd seccomp cache 2\n";
 
 /// An entry is no bigger than the kernel's limit on a program (4096
 /// instructions of 8 bytes) and its key.
@@ -96,21 +100,53 @@ impl Pending {
     }
 
     fn write(&self) -> std::io::Result<()> {
-        let (path, key, filter) = (&self.path, &self.key, &self.filter);
         fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
+        prune(&self.dir);
         let tmp = self.dir.join(format!(".tmp.{}", std::process::id()));
+        // A stale one of ours (a crash between open and rename) goes first;
+        // then O_EXCL: we write only a file we just made.
+        let _ = fs::remove_file(&tmp);
         let mut f = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
-        let written = f.write_all(&encode(key, filter)).and_then(|()| fs::rename(&tmp, path));
+        let written = f
+            .write_all(&encode(&self.key, &self.filter))
+            .and_then(|()| fs::rename(&tmp, &self.path));
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         written
+    }
+}
+
+/// At most this many entries are kept; the oldest go first.
+const MAX_ENTRIES: usize = 64;
+
+/// Make room for one more entry, and remove temporary files that a crash
+/// left (older than a minute: a live writer renames within milliseconds).
+fn prune(dir: &Path) {
+    let Ok(listing) = fs::read_dir(dir) else { return };
+    let now = std::time::SystemTime::now();
+    let mut entries = Vec::new();
+    for e in listing.flatten() {
+        let Ok(meta) = e.metadata() else { continue };
+        let modified = meta.modified().unwrap_or(now);
+        if e.file_name().to_string_lossy().starts_with(".tmp.") {
+            if now.duration_since(modified).unwrap_or_default() > std::time::Duration::from_secs(60) {
+                let _ = fs::remove_file(e.path());
+            }
+        } else {
+            entries.push((modified, e.path()));
+        }
+    }
+    if entries.len() >= MAX_ENTRIES {
+        entries.sort();
+        for (_, old) in &entries[..=entries.len() - MAX_ENTRIES] {
+            let _ = fs::remove_file(old);
+        }
     }
 }
 
@@ -121,20 +157,52 @@ fn key(profile: &LinuxSeccomp) -> Option<String> {
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
     let lib = libseccomp::ScmpVersion::current().ok()?;
     let api = libseccomp::get_api();
-    let json = serde_json::to_string(profile).ok()?;
+    // listenerPath and listenerMetadata do not change the program, only
+    // where its notify fd goes: whether they are set does (validation).
+    let mut profile = profile.clone();
+    let listener = (profile.listener_path().is_some(), profile.listener_metadata().is_some());
+    profile.set_listener_path(None);
+    profile.set_listener_metadata(None);
+    let json = serde_json::to_string(&profile).ok()?;
     Some(format!(
-        "binary {}:{}:{}:{}.{}\nlibseccomp {}.{}.{} api {api}\nkernel {}\narch {}\nprofile {json}\n",
-        exe.dev(),
-        exe.ino(),
-        exe.size(),
-        exe.mtime(),
-        exe.mtime_nsec(),
+        "binary {}\nlibseccomp {}.{}.{} api {api} {}\nkernel {}\narch {}\nlistener {listener:?}\nprofile {json}\n",
+        identity(&exe),
         lib.major,
         lib.minor,
         lib.micro,
+        loaded_libseccomp()?,
         kernel.trim(),
         std::env::consts::ARCH,
     ))
+}
+
+/// A file as it is now: a replaced or rewritten one differs.
+fn identity(meta: &fs::Metadata) -> String {
+    format!(
+        "{}:{}:{}:{}.{}",
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    )
+}
+
+/// The shared libseccomp this process runs, if it is one (a debug build):
+/// an update of the library that keeps its version number (a distribution's
+/// patch to its syscall table) must not meet programs compiled by the old
+/// one. `static` when libseccomp is inside the binary, whose identity is in
+/// the key already.
+fn loaded_libseccomp() -> Option<String> {
+    let maps = fs::read_to_string("/proc/self/maps").ok()?;
+    let Some(path) = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| {
+        p.rsplit('/')
+            .next()
+            .is_some_and(|name| name.starts_with("libseccomp.so"))
+    }) else {
+        return Some("static".into());
+    };
+    Some(format!("{path} {}", identity(&fs::metadata(path).ok()?)))
 }
 
 fn hash(bytes: &[u8]) -> u64 {
@@ -143,17 +211,19 @@ fn hash(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
-/// MAGIC, key length (u32 LE), key, flags (u32 LE), program length (u32
-/// LE), program hash (u64 LE), program.
+/// MAGIC, then the body: key length (u32 LE), key, flags (u32 LE), program
+/// length (u32 LE), program; then the body's hash (u64 LE).
 fn encode(key: &str, filter: &Filter) -> Vec<u8> {
-    let mut out = Vec::with_capacity(MAGIC.len() + key.len() + filter.program.len() + 20);
+    let mut body = Vec::with_capacity(key.len() + filter.program.len() + 12);
+    body.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    body.extend_from_slice(key.as_bytes());
+    body.extend_from_slice(&filter.flags.to_le_bytes());
+    body.extend_from_slice(&(filter.program.len() as u32).to_le_bytes());
+    body.extend_from_slice(&filter.program);
+    let mut out = Vec::with_capacity(MAGIC.len() + body.len() + 8);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(&filter.flags.to_le_bytes());
-    out.extend_from_slice(&(filter.program.len() as u32).to_le_bytes());
-    out.extend_from_slice(&hash(&filter.program).to_le_bytes());
-    out.extend_from_slice(&filter.program);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&hash(&body).to_le_bytes());
     out
 }
 
@@ -176,16 +246,18 @@ fn read(path: &Path, key: &str) -> Option<Filter> {
 
 fn decode(data: &[u8], key: &str) -> Option<Filter> {
     let rest = data.strip_prefix(MAGIC)?;
-    let (len, rest) = take_u32(rest)?;
+    let (body, sum) = rest.split_at_checked(rest.len().checked_sub(8)?)?;
+    if hash(body) != u64::from_le_bytes(sum.try_into().ok()?) {
+        return None;
+    }
+    let (len, rest) = take_u32(body)?;
     let (stored_key, rest) = rest.split_at_checked(len as usize)?;
     if stored_key != key.as_bytes() {
         return None;
     }
     let (flags, rest) = take_u32(rest)?;
-    let (len, rest) = take_u32(rest)?;
-    let (sum, program) = rest.split_at_checked(8)?;
-    let sum = u64::from_le_bytes(sum.try_into().ok()?);
-    if program.len() != len as usize || program.is_empty() || program.len() % 8 != 0 || hash(program) != sum {
+    let (len, program) = take_u32(rest)?;
+    if program.len() != len as usize || program.is_empty() || program.len() % 8 != 0 {
         return None;
     }
     Some(Filter {
@@ -223,9 +295,65 @@ mod tests {
         let mut flipped = data.clone();
         *flipped.last_mut().expect("non-empty") ^= 1;
         assert!(decode(&flipped, "key A").is_none(), "a changed instruction");
-        let mut longer = data;
+        let mut longer = data.clone();
         longer.extend_from_slice(&[0; 8]);
         assert!(decode(&longer, "key A").is_none(), "an extra instruction");
+        // The flags are covered too: a changed bit is a miss.
+        let flags_at = MAGIC.len() + 4 + "key A".len();
+        let mut flags = data;
+        flags[flags_at] ^= 4;
+        assert!(decode(&flags, "key A").is_none(), "a changed flag");
+    }
+
+    fn profile(json: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(json).expect("profile")
+    }
+
+    #[test]
+    fn the_key_has_the_libraries_and_not_where_the_agent_listens() {
+        let rule = serde_json::json!([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]);
+        let at = |path: &str| {
+            profile(serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path, "syscalls": rule
+            }))
+        };
+        let a = key(&at("/run/agent-1.sock")).expect("key");
+        assert_eq!(
+            a,
+            key(&at("/run/agent-2.sock")).expect("key"),
+            "another socket, the same program"
+        );
+        let without = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rule}));
+        assert_ne!(
+            a,
+            key(&without).expect("key"),
+            "with a listener or without is not the same"
+        );
+        // These tests link libseccomp dynamically: the key names the file.
+        assert!(a.contains("libseccomp.so"), "{a}");
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_entries_and_drops_stale_temporaries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for i in 0..MAX_ENTRIES + 3 {
+            let f = File::create(dir.path().join(format!("{i:016x}"))).expect("entry");
+            f.set_modified(old + std::time::Duration::from_secs(i as u64))
+                .expect("mtime");
+        }
+        let stale = File::create(dir.path().join(".tmp.1")).expect("tmp");
+        stale.set_modified(old).expect("mtime");
+        File::create(dir.path().join(".tmp.2")).expect("a live writer's");
+        prune(dir.path());
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), MAX_ENTRIES, "room for one more: {left:?}");
+        assert_eq!(left[0], ".tmp.2");
+        assert_eq!(left[1], format!("{:016x}", 4), "the four oldest went");
     }
 
     #[test]
