@@ -49,6 +49,37 @@ fn exec_joins_the_container() {
     }
 }
 
+/// runc's `exec`: the process runs in the container's cgroups, so their
+/// limits, `pause`, `ps` and `kill --all` cover it. Checked from inside
+/// (no cgroup namespace here: /proc/self/cgroup shows the host's paths)
+/// against the init's, and with `ps`, which reads the cgroup.
+#[test]
+fn exec_runs_in_the_container_cgroups() {
+    let env = Env::new();
+    running(&env, |_| {});
+    let init = env.state("c1")["pid"].as_i64().unwrap();
+    let theirs = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();
+    let (code, out, err) = exec(&env, &["c1", "cat", "/proc/self/cgroup"]);
+    assert_eq!(code, 0, "{err}");
+    let managed: Vec<&str> = theirs.lines().filter(|l| !l.ends_with(":/")).collect();
+    assert!(!managed.is_empty(), "the init is in no cgroup of its own: {theirs}");
+    for line in managed {
+        assert!(out.lines().any(|l| l == line), "exec'd process not in {line}: {out}");
+    }
+    // Detached, and with no pipe it could keep open.
+    let status = env
+        .cmd()
+        .args(["exec", "-d", "c1", "sleep", "999"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ps = env.ok(&["ps", "c1"]);
+    assert!(ps.contains("sleep 999"), "ps (the cgroup's processes) misses it: {ps}");
+}
+
 /// `--env`, `--cwd`, `--user`, `--additional-gids` and `--cap` shape the
 /// process; the container's own capabilities are the default.
 #[test]

@@ -206,21 +206,22 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
     // The cgroup before the init runs a single instruction of its own: it
     // and everything it forks are accounted and limited from the start, and
     // a cgroup namespace it creates is rooted there.
-    info_span!("cgroups").in_scope(|| -> Result<()> {
+    // (The init moves itself in, with the files it gets with the go byte.)
+    let join = info_span!("cgroups").in_scope(|| -> Result<Vec<std::os::fd::OwnedFd>> {
         let Some(host) = plan_cgroup(&mut undo.cgroup, &bundle.spec, &opts.id, opts.systemd_cgroup)? else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         // The plan is saved before any directory exists (see Cgroup::plan).
         stored.cgroup = undo.cgroup.clone();
         dir.save(&stored)?;
-        match make_cgroup(&undo.cgroup, host, &bundle.spec, pid) {
+        match make_cgroup(&undo.cgroup, host, &bundle.spec) {
             // Rootless: cgroups only where they were delegated to us.
             Err(e) if !nix::unistd::geteuid().is_root() => {
                 tracing::warn!("rootless: no cgroup for the container, linux.resources not applied ({e})");
                 let _ = undo.cgroup.remove();
                 undo.cgroup = Default::default();
                 stored.cgroup = Default::default();
-                dir.save(&stored)
+                dir.save(&stored).map(|()| Vec::new())
             }
             other => other,
         }
@@ -246,10 +247,10 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         // channel.rs) with its instructions queued behind the go byte: they
         // wait in the socket while it execs. Encoded first, so that our work
         // does not compete with its exec.
-        let mut go = vec![0];
-        go.extend(channel::frame(&ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?);
+        let boot = channel::frame(&ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?;
         let released = crate::sys::monotonic_ns();
-        std::io::Write::write_all(sock, &go).context(|| "releasing the init".into())?;
+        crate::process::spawn::release(sock, &join, &boot).context(|| "releasing the init".into())?;
+        drop(join);
         // `exec` needs the config the container was made from, not
         // whatever config.json says later. Saved while the init works.
         dir.save_config(&bundle.spec)?;
@@ -432,19 +433,19 @@ fn plan_cgroup(
     Ok(Some(host))
 }
 
-/// Make the planned cgroup, apply `linux.resources`, and move the init in.
+/// Make the planned cgroup and apply `linux.resources`; returns the files
+/// through which the init moves itself in (`Cgroup::join_fds`).
 fn make_cgroup(
     cg: &crate::cgroups::Cgroup,
     host: crate::cgroups::Host,
     spec: &oci_spec::runtime::Spec,
-    pid: Pid,
-) -> Result<()> {
+) -> Result<Vec<std::os::fd::OwnedFd>> {
     use crate::cgroups::Host;
     let linux = spec.linux().as_ref();
     match &host {
         Host::V1(hierarchies) => cg.make(hierarchies).map_err(Error::Invalid)?,
         Host::V2 { mountpoint, .. } => cg.make_v2(mountpoint).map_err(Error::Invalid)?,
-        Host::None => return Ok(()),
+        Host::None => return Ok(Vec::new()),
     }
     if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
         let extra: Vec<String> = linux
@@ -462,7 +463,7 @@ fn make_cgroup(
             .collect();
         cg.apply(resources, &extra).map_err(Error::Invalid)?;
     }
-    cg.add(pid).map_err(Error::Invalid)
+    cg.join_fds().map_err(Error::Invalid)
 }
 
 fn new_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {

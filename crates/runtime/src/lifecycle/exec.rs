@@ -86,6 +86,9 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     } else {
         block_forwarded_signals()?
     };
+    // runtime.md "Exec"/runc: the new process runs in the container's
+    // cgroups (its limits, `pause`, `ps` and `kill --all` cover it).
+    let join = stored.cgroup.join_fds().map_err(Error::Invalid)?;
     let (mut sock, child_sock) = UnixStream::pair().context(|| "socketpair for the sync channel".into())?;
     let spawn = InitSpawn {
         clone_flags: CloneFlags::empty(),
@@ -106,15 +109,14 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     // agent gets the container's init pid, with the state (noted in
     // docs/spec-coverage.md).
     let seccomp_state = super::create::seccomp_state(&spec, &stored, "running");
-    let outcome = drive_helper(
-        &mut sock,
-        helper,
-        spec,
+    let boot = ExecBootstrap {
         seccomp,
-        stored.pid,
-        opts.preserve_fds,
+        spec,
+        container_pid: stored.pid,
+        preserve_fds: opts.preserve_fds,
         seccomp_state,
-    );
+    };
+    let outcome = drive_helper(&mut sock, helper, boot, join);
     // The helper exits once it has forked; reap it whatever happened.
     let _ = waitpid(helper, None);
     let child = outcome?;
@@ -129,34 +131,28 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     })
 }
 
+/// Release the helper with its instructions and the files through which it
+/// joins the container's cgroups (the process it forks inherits them).
 fn drive_helper(
     sock: &mut UnixStream,
     helper: Pid,
-    mut spec: oci_spec::runtime::Spec,
-    seccomp: Option<crate::init::seccomp::Filter>,
-    container_pid: i32,
-    preserve_fds: u32,
-    seccomp_state: Option<serde_json::Value>,
+    mut boot: ExecBootstrap,
+    join: Vec<std::os::fd::OwnedFd>,
 ) -> Result<Pid> {
-    if !state::process_matches(container_pid, state::process_start_time(container_pid).unwrap_or(0)) {
+    if !state::process_matches(
+        boot.container_pid,
+        state::process_start_time(boot.container_pid).unwrap_or(0),
+    ) {
         return Err(Error::Init("the container's init is gone".into()));
     }
     // The helper gets linux.seccomp compiled, not as text.
-    if let Some(linux) = spec.linux_mut() {
+    if let Some(linux) = boot.spec.linux_mut() {
         linux.set_seccomp(None);
     }
-    std::io::Write::write_all(sock, &[0]).context(|| "releasing the exec helper".into())?;
-    channel::send(
-        sock,
-        &ToInit::Exec(Box::new(ExecBootstrap {
-            seccomp,
-            spec,
-            container_pid,
-            preserve_fds,
-            seccomp_state,
-        })),
-    )
-    .map_err(|e| Error::Init(format!("exec helper {helper}: {e}")))?;
+    let frame =
+        channel::frame(&ToInit::Exec(Box::new(boot))).map_err(|e| Error::Init(format!("exec helper {helper}: {e}")))?;
+    crate::process::spawn::release(sock, &join, &frame).context(|| "releasing the exec helper".into())?;
+    drop(join);
     let child = match channel::recv::<FromInit>(sock) {
         Ok(FromInit::Spawned(pid)) => Pid::from_raw(pid),
         Ok(FromInit::Failed(msg)) => return Err(Error::Init(msg)),

@@ -11,8 +11,9 @@
 //!  clone(CLONE_NEWPID [|CLONE_NEWUSER]) ────► (child waits for one byte)
 //!  save state "creating" (pid, start time)
 //!  write uid_map/gid_map (user namespace)
-//!  make the cgroups, move the child in
-//!  one byte "go" ───────────────────────────► [setresuid(0) in the userns]
+//!  make the cgroups, open their tasks files
+//!  one byte "go" + those files (SCM_RIGHTS) ─► write "0" to each: it joins
+//!                                             [setresuid(0) in the userns]
 //!  Bootstrap{spec, bundle, rootfs, state}     execveat(read-only view of
 //!    (waits in the socket meanwhile) ───────►   our binary, "init"); read it
 //!  save the config copy                       setns / unshare namespaces

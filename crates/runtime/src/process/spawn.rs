@@ -8,14 +8,16 @@
 //! memory but what we send it over the channel.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::unistd::Pid;
 
-use crate::process::channel::INIT_FD_ENV;
+use crate::process::channel::{self, FromInit, INIT_FD_ENV};
 use crate::sys::{self, CloneResult};
 
 /// How to spawn the init.
@@ -151,6 +153,75 @@ pub fn sealed_self_copy() -> Result<OwnedFd, String> {
     Ok(copy.into())
 }
 
+/// How many cgroup files can come with the go byte (one per hierarchy).
+const MAX_JOIN_FDS: usize = 32;
+
+/// Release a spawned child: the go byte, carrying (SCM_RIGHTS) the files
+/// through which it joins its cgroups ([`crate::cgroups::Cgroup::join_fds`]),
+/// and `then` (the child's instructions) behind it in the same stream.
+pub fn release(sock: &UnixStream, join: &[OwnedFd], then: &[u8]) -> std::io::Result<()> {
+    if join.len() > MAX_JOIN_FDS {
+        return Err(std::io::Error::other(format!(
+            "{} cgroup hierarchies, at most {MAX_JOIN_FDS}",
+            join.len()
+        )));
+    }
+    let fds: Vec<RawFd> = join.iter().map(AsRawFd::as_raw_fd).collect();
+    let mut buf = Vec::with_capacity(1 + then.len());
+    buf.push(0);
+    buf.extend_from_slice(then);
+    let rights = [ControlMessage::ScmRights(&fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    let mut sent = sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(&buf)], cmsgs, MsgFlags::empty(), None)?;
+    while sent < buf.len() {
+        sent += nix::unistd::write(sock, &buf[sent..])?;
+    }
+    Ok(())
+}
+
+/// In the child, before its exec: read the go byte and join the cgroups
+/// whose files came with it (write "0": this thread, which is the whole
+/// process). `Ok(false)`: the runtime is gone.
+fn join_on_go(fd: RawFd, space: &mut Vec<u8>) -> Result<bool, String> {
+    let mut go = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut go)];
+    let msg = match recvmsg::<()>(fd, &mut iov, Some(space), MsgFlags::MSG_CMSG_CLOEXEC) {
+        Ok(msg) if msg.bytes == 1 => msg,
+        _ => return Ok(false),
+    };
+    if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
+        return Err("joining the cgroups: more files than expected came with the go byte".into());
+    }
+    let mut received: Vec<RawFd> = Vec::new();
+    for cmsg in msg.cmsgs().map_err(|e| format!("joining the cgroups: {}", e.desc()))? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            received.extend(fds);
+        }
+    }
+    let mut result = Ok(true);
+    for f in &received {
+        if result.is_ok() {
+            if let Err(e) = nix::unistd::write(unsafe_borrow(*f), b"0") {
+                let path = std::fs::read_link(format!("/proc/self/fd/{f}")).unwrap_or_default();
+                result = Err(format!(
+                    "joining the cgroup: writing 0 to {}: {}",
+                    path.display(),
+                    e.desc()
+                ));
+            }
+        }
+        let _ = nix::unistd::close(*f);
+    }
+    result
+}
+
+/// A received fd, borrowed for one call (it is closed right after).
+fn unsafe_borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: the fd came to us by SCM_RIGHTS and stays open until the
+    // caller closes it, after the one write this borrow is used for.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
 /// Clone and exec the init. Returns its pid (in our PID namespace).
 ///
 /// The child end of the channel is the only fd the init inherits besides
@@ -161,9 +232,13 @@ pub fn sealed_self_copy() -> Result<OwnedFd, String> {
 /// instead of waiting forever on a socket it holds open itself.
 pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream, parent_sock: &UnixStream) -> Result<Pid, String> {
     let parent_fd = parent_sock.as_raw_fd();
-    // Prepare everything that allocates before cloning, so the child only
-    // makes syscalls between clone and execve.
+    // Prepare what allocates before cloning, so the child mostly makes
+    // syscalls between clone and execve. (Where it does allocate, reading
+    // the cgroup files that come with the go byte or reporting a failure,
+    // that is safe: `clone_process` refuses to run with a second thread,
+    // so no lock of the allocator can be held in the copy.)
     let exe = protected_self()?;
+    let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_JOIN_FDS]);
     let argv = [c"mini-containerd".to_owned(), c"init".to_owned()];
     let fd = child_sock.as_raw_fd();
     let inherited: Vec<i32> = spawn.inherit.iter().map(|(_, f)| f.as_raw_fd()).collect();
@@ -205,9 +280,19 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream, parent_sock: &UnixS
             // our uid/gid maps. Exec'ing earlier, as an unmapped user, would
             // drop every capability we hold in the new user namespace.
             let _ = nix::unistd::close(parent_fd);
-            let mut go = [0u8; 1];
-            if !matches!(nix::unistd::read(fd, &mut go), Ok(1)) {
-                sys::write_stderr_and_exit(b"mini-containerd: runtime gone before the init could start\n", 1)
+            // The cgroups first: nothing of the init's runs outside them.
+            match join_on_go(fd, &mut cmsg_space) {
+                Ok(true) => {}
+                Ok(false) => {
+                    sys::write_stderr_and_exit(b"mini-containerd: runtime gone before the init could start\n", 1)
+                }
+                Err(msg) => {
+                    // The runtime reads this instead of `Ready` or `Spawned`.
+                    if let Ok(frame) = channel::frame(&FromInit::Failed(msg)) {
+                        let _ = nix::unistd::write(unsafe_borrow(fd), &frame);
+                    }
+                    sys::write_stderr_and_exit(b"", 1)
+                }
             }
             if user_ns {
                 // Become root *of the namespace* (the mapped id), so that
