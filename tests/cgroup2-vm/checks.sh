@@ -293,6 +293,25 @@ if [ $rc = 0 ] && grep -q mem-refused "$WORK/out" && grep -q null-ok "$WORK/out"
     ok "devices: the eBPF program refuses /dev/mem and allows /dev/null"
 else notok "devices: the eBPF program refuses /dev/mem and allows /dev/null" "exit $rc: $(tr '\n' ' ' < "$WORK/out") $(lasterr)"; fi
 
+# --- exec: the new process joins the container's cgroup ----------------------
+# runc's exec puts the process in the init's cgroup; when the container made
+# sub-cgroups (its own then refuses members: no internal processes), in the
+# one the init is in.
+bundle sleeper '["sleep", "1000"]'
+mc run -d -b /bundles/sleeper c-exec </dev/null
+mc state c-exec && pid=$(jq -r .pid "$WORK/out")
+mc exec c-exec sed -n 's/^0:://p' /proc/self/cgroup
+got=$(cat "$WORK/out")
+if [ "$got" = "$(cgroup_of "$pid")" ] && [ "$got" = /c-exec ]; then ok "exec: the process is in the container's cgroup"
+else notok "exec: the process is in the container's cgroup" "'$got', the init in '$(cgroup_of "$pid")': $(lasterr)"; fi
+mkdir $CG/c-exec/init && echo "$pid" > $CG/c-exec/init/cgroup.procs && echo +pids > $CG/c-exec/cgroup.subtree_control
+mc exec c-exec sed -n 's/^0:://p' /proc/self/cgroup; rc=$?
+got=$(cat "$WORK/out")
+if [ $rc = 0 ] && [ "$got" = /c-exec/init ]; then ok "exec: with sub-cgroups, in the init's"
+else notok "exec: with sub-cgroups, in the init's" "exit $rc, '$got': $(lasterr)"; fi
+mc delete --force c-exec
+rmdir $CG/c-exec/init $CG/c-exec 2>/dev/null
+
 # Nothing left behind: no container's cgroup outlives its container.
 left=$(find $CG -mindepth 1 -type d -name 'c-*' 2>/dev/null | tr '\n' ' ')
 if [ -z "$left" ]; then ok "no cgroup left behind"

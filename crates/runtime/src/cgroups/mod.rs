@@ -418,16 +418,54 @@ impl Cgroup {
     /// threadgroup rwsem for writing, which waits for an RCU grace period
     /// whenever no such write happened just before: 7-15 ms on this VM, in
     /// every `create` on a quiet host. A thread moving itself ("0" to
-    /// `tasks`) skips that lock: 0.1 ms for two hierarchies. Opening the
-    /// files here also checks the permission (a write is checked against
-    /// the opener's credentials).
+    /// `tasks`) skips that lock: 0.1 ms for two hierarchies. (On v2 the
+    /// kernel checks some permissions only at the write, against the
+    /// opener's credentials: rootless callers use [`Cgroup::add`], whose
+    /// refusal they can still survive.)
     pub fn join_fds(&self) -> Result<Vec<OwnedFd>, String> {
-        let file = if self.v2 { "cgroup.procs" } else { "tasks" };
-        self.dirs
+        let dirs: Vec<&Path> = self
+            .dirs
             .iter()
             .filter(|d| !d.parent_only)
+            .map(|d| d.path.as_path())
+            .collect();
+        Self::open_join_files(&dirs, self.v2)
+    }
+
+    /// For `exec`: on v2, the cgroup the container's init is in now. That
+    /// is the container's own unless the container made sub-cgroups, which
+    /// leaves its own refusing members (no internal processes: EBUSY); runc
+    /// joins the init's then too. On v1, the container's directories.
+    pub fn exec_join_fds(&self, init: Pid) -> Result<Vec<OwnedFd>, String> {
+        if !self.v2 || self.dirs.is_empty() {
+            return self.join_fds();
+        }
+        let Host::V2 { mountpoint, .. } = detect() else {
+            return self.join_fds();
+        };
+        let own = std::fs::read_to_string(format!("/proc/{init}/cgroup"))
+            .map_err(|e| format!("cgroup: reading /proc/{init}/cgroup: {e}"))?;
+        match own.lines().find_map(|l| l.strip_prefix("0::")) {
+            Some(path) => Self::open_join_files(&[&mountpoint.join(path.trim_start_matches('/'))], true),
+            None => self.join_fds(),
+        }
+    }
+
+    /// Move `pid` (and its future children) in from here: for rootless
+    /// callers, where a refusal must come to the runtime, which then goes
+    /// on without a cgroup (as runc does).
+    pub fn add(&self, pid: Pid) -> Result<(), String> {
+        for d in self.dirs.iter().filter(|d| !d.parent_only) {
+            write(&d.path.join("cgroup.procs"), &pid.as_raw().to_string())?;
+        }
+        Ok(())
+    }
+
+    fn open_join_files(dirs: &[&Path], v2: bool) -> Result<Vec<OwnedFd>, String> {
+        let file = if v2 { "cgroup.procs" } else { "tasks" };
+        dirs.iter()
             .map(|d| {
-                let path = d.path.join(file);
+                let path = d.join(file);
                 std::fs::OpenOptions::new()
                     .write(true)
                     .open(&path)

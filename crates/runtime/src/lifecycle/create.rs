@@ -214,7 +214,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         // The plan is saved before any directory exists (see Cgroup::plan).
         stored.cgroup = undo.cgroup.clone();
         dir.save(&stored)?;
-        match make_cgroup(&undo.cgroup, host, &bundle.spec) {
+        match make_cgroup(&undo.cgroup, host, &bundle.spec, pid) {
             // Rootless: cgroups only where they were delegated to us.
             Err(e) if !nix::unistd::geteuid().is_root() => {
                 tracing::warn!("rootless: no cgroup for the container, linux.resources not applied ({e})");
@@ -249,7 +249,7 @@ fn build(undo: &mut Undo, bundle: &Bundle, opts: &CreateOptions) -> Result<Creat
         // does not compete with its exec.
         let boot = channel::frame(&ToInit::Bootstrap(Box::new(boot))).map_err(|e| Error::Init(e.to_string()))?;
         let released = crate::sys::monotonic_ns();
-        crate::process::spawn::release(sock, &join, &boot).context(|| "releasing the init".into())?;
+        crate::process::spawn::release_or_why(sock, &join, &boot, "releasing the init").map_err(Error::Init)?;
         drop(join);
         // `exec` needs the config the container was made from, not
         // whatever config.json says later. Saved while the init works.
@@ -434,11 +434,13 @@ fn plan_cgroup(
 }
 
 /// Make the planned cgroup and apply `linux.resources`; returns the files
-/// through which the init moves itself in (`Cgroup::join_fds`).
+/// through which the init moves itself in (`Cgroup::join_fds`), or, rootless,
+/// moves it in from here.
 fn make_cgroup(
     cg: &crate::cgroups::Cgroup,
     host: crate::cgroups::Host,
     spec: &oci_spec::runtime::Spec,
+    pid: Pid,
 ) -> Result<Vec<std::os::fd::OwnedFd>> {
     use crate::cgroups::Host;
     let linux = spec.linux().as_ref();
@@ -462,6 +464,11 @@ fn make_cgroup(
             })
             .collect();
         cg.apply(resources, &extra).map_err(Error::Invalid)?;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        // Rootless: some refusals (v2's check of the common ancestor) come
+        // only at the write; made here, the caller can still go on without.
+        return cg.add(pid).map(|()| Vec::new()).map_err(Error::Invalid);
     }
     cg.join_fds().map_err(Error::Invalid)
 }

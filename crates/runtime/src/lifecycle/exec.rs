@@ -88,7 +88,16 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     };
     // runtime.md "Exec"/runc: the new process runs in the container's
     // cgroups (its limits, `pause`, `ps` and `kill --all` cover it).
-    let join = stored.cgroup.join_fds().map_err(Error::Invalid)?;
+    // Rootless, where joining may be refused (the caller may sit in another
+    // scope than at create), the process stays where the caller is.
+    let join = if nix::unistd::geteuid().is_root() {
+        stored
+            .cgroup
+            .exec_join_fds(Pid::from_raw(stored.pid))
+            .map_err(Error::Invalid)?
+    } else {
+        Vec::new()
+    };
     let (mut sock, child_sock) = UnixStream::pair().context(|| "socketpair for the sync channel".into())?;
     let spawn = InitSpawn {
         clone_flags: CloneFlags::empty(),
@@ -151,7 +160,7 @@ fn drive_helper(
     }
     let frame =
         channel::frame(&ToInit::Exec(Box::new(boot))).map_err(|e| Error::Init(format!("exec helper {helper}: {e}")))?;
-    crate::process::spawn::release(sock, &join, &frame).context(|| "releasing the exec helper".into())?;
+    crate::process::spawn::release_or_why(sock, &join, &frame, "releasing the exec helper").map_err(Error::Init)?;
     drop(join);
     let child = match channel::recv::<FromInit>(sock) {
         Ok(FromInit::Spawned(pid)) => Pid::from_raw(pid),

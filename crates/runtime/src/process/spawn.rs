@@ -179,6 +179,21 @@ pub fn release(sock: &UnixStream, join: &[OwnedFd], then: &[u8]) -> std::io::Res
     Ok(())
 }
 
+/// [`release`], and `what` failed: when the child went away before taking
+/// all of it, because it could not join its cgroups and said so, its reason
+/// rather than a broken pipe.
+pub fn release_or_why(sock: &mut UnixStream, join: &[OwnedFd], then: &[u8], what: &str) -> Result<(), String> {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+    match release(sock, join, then) {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(e.kind(), BrokenPipe | ConnectionReset) => match channel::recv::<FromInit>(sock) {
+            Ok(FromInit::Failed(why)) => Err(why),
+            _ => Err(format!("{what}: {e}")),
+        },
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
 /// In the child, before its exec: read the go byte and join the cgroups
 /// whose files came with it (write "0": this thread, which is the whole
 /// process). `Ok(false)`: the runtime is gone.
