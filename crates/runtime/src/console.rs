@@ -163,9 +163,14 @@ pub fn send_fd(socket: RawFd, fd: RawFd, name: &str) -> nix::Result<()> {
 /// Send one fd with SCM_RIGHTS in the first message, and `payload` whole
 /// (further sendmsg calls carry the rest, without fds, as the spec allows).
 pub fn send_fd_with(socket: RawFd, fd: RawFd, payload: &[u8]) -> nix::Result<()> {
-    let fds = [fd];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let mut sent = sendmsg::<()>(socket, &[IoSlice::new(payload)], &cmsg, MsgFlags::empty(), None)?;
+    send_fds_with(socket, &[fd], payload)
+}
+
+/// [`send_fd_with`] for any number of fds (none: a plain write).
+pub fn send_fds_with(socket: RawFd, fds: &[RawFd], payload: &[u8]) -> nix::Result<()> {
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsg: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    let mut sent = sendmsg::<()>(socket, &[IoSlice::new(payload)], cmsg, MsgFlags::empty(), None)?;
     while sent < payload.len() {
         sent += sendmsg::<()>(socket, &[IoSlice::new(&payload[sent..])], &[], MsgFlags::empty(), None)?;
     }

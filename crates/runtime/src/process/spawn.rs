@@ -8,13 +8,13 @@
 //! memory but what we send it over the channel.
 
 use std::ffi::CString;
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow};
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::unistd::Pid;
 
 use crate::process::channel::{self, FromInit, INIT_FD_ENV};
@@ -170,12 +170,7 @@ pub fn release(sock: &UnixStream, join: &[OwnedFd], then: &[u8]) -> std::io::Res
     let mut buf = Vec::with_capacity(1 + then.len());
     buf.push(0);
     buf.extend_from_slice(then);
-    let rights = [ControlMessage::ScmRights(&fds)];
-    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
-    let mut sent = sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(&buf)], cmsgs, MsgFlags::empty(), None)?;
-    while sent < buf.len() {
-        sent += nix::unistd::write(sock, &buf[sent..])?;
-    }
+    crate::console::send_fds_with(sock.as_raw_fd(), &fds, &buf)?;
     Ok(())
 }
 
@@ -207,34 +202,21 @@ fn join_on_go(fd: RawFd, space: &mut Vec<u8>) -> Result<bool, String> {
     if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
         return Err("joining the cgroups: more files than expected came with the go byte".into());
     }
-    let mut received: Vec<RawFd> = Vec::new();
+    let mut received: Vec<OwnedFd> = Vec::new();
     for cmsg in msg.cmsgs().map_err(|e| format!("joining the cgroups: {}", e.desc()))? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            received.extend(fds);
+            // SAFETY: the kernel has just installed these fds in our table
+            // (SCM_RIGHTS); nothing else refers to them. Dropped, they close.
+            received.extend(fds.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
         }
     }
-    let mut result = Ok(true);
     for f in &received {
-        if result.is_ok() {
-            if let Err(e) = nix::unistd::write(unsafe_borrow(*f), b"0") {
-                let path = std::fs::read_link(format!("/proc/self/fd/{f}")).unwrap_or_default();
-                result = Err(format!(
-                    "joining the cgroup: writing 0 to {}: {}",
-                    path.display(),
-                    e.desc()
-                ));
-            }
-        }
-        let _ = nix::unistd::close(*f);
+        nix::unistd::write(f, b"0").map_err(|e| {
+            let path = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap_or_default();
+            format!("joining the cgroup: writing 0 to {}: {}", path.display(), e.desc())
+        })?;
     }
-    result
-}
-
-/// A received fd, borrowed for one call (it is closed right after).
-fn unsafe_borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
-    // SAFETY: the fd came to us by SCM_RIGHTS and stays open until the
-    // caller closes it, after the one write this borrow is used for.
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+    Ok(true)
 }
 
 /// Clone and exec the init. Returns its pid (in our PID namespace).
@@ -304,7 +286,7 @@ pub fn spawn_init(spawn: InitSpawn, child_sock: &UnixStream, parent_sock: &UnixS
                 Err(msg) => {
                     // The runtime reads this instead of `Ready` or `Spawned`.
                     if let Ok(frame) = channel::frame(&FromInit::Failed(msg)) {
-                        let _ = nix::unistd::write(unsafe_borrow(fd), &frame);
+                        let _ = nix::unistd::write(child_sock, &frame);
                     }
                     sys::write_stderr_and_exit(b"", 1)
                 }
