@@ -71,38 +71,35 @@ impl Cache {
             return Ok((filter, None));
         }
         let filter = seccomp::build(profile)?;
-        let pending = Pending {
-            dir: self.dir.clone(),
-            path,
-            key,
-            filter: filter.clone(),
-        };
-        Ok((filter, Some(pending)))
+        Ok((filter, Some(Pending { path, key })))
     }
 }
 
-/// A compiled profile not in the cache yet.
+/// Where a compiled profile goes in the cache, and what it was compiled
+/// from: the entry to write once the container exists.
 #[derive(Debug, Clone)]
 pub struct Pending {
-    dir: PathBuf,
     path: PathBuf,
     key: String,
-    filter: Filter,
 }
 
 impl Pending {
     /// Keep the program for the next container (best effort: a cache that
     /// cannot be written only costs the next one a compile).
-    pub fn store(self) {
-        if let Err(e) = self.write() {
+    pub fn store(self, filter: &Filter) {
+        if let Err(e) = self.write(filter) {
             tracing::debug!("seccomp: not cached: {}: {e}", self.path.display());
         }
     }
 
-    fn write(&self) -> std::io::Result<()> {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
-        prune(&self.dir);
-        let tmp = self.dir.join(format!(".tmp.{}", std::process::id()));
+    fn write(&self, filter: &Filter) -> std::io::Result<()> {
+        let dir = self
+            .path
+            .parent()
+            .ok_or_else(|| std::io::Error::other("an entry has no directory"))?;
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        prune(dir);
+        let tmp = dir.join(format!(".tmp.{}", std::process::id()));
         // A stale one of ours (a crash between open and rename) goes first;
         // then O_EXCL: we write only a file we just made.
         let _ = fs::remove_file(&tmp);
@@ -113,7 +110,7 @@ impl Pending {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         let written = f
-            .write_all(&encode(&self.key, &self.filter))
+            .write_all(&encode(&self.key, filter))
             .and_then(|()| fs::rename(&tmp, &self.path));
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -367,7 +364,7 @@ mod tests {
         .expect("profile");
         let (first, pending) = cache.build(&profile).expect("compiles");
         assert!(!dir.path().join(".cache").exists(), "nothing is stored before store()");
-        pending.expect("a miss").store();
+        pending.expect("a miss").store(&first);
         let entries: Vec<_> = fs::read_dir(dir.path().join(".cache/seccomp"))
             .expect("cache dir")
             .map(|e| e.expect("entry").path())
@@ -384,7 +381,7 @@ mod tests {
         .expect("profile");
         let (second, pending) = cache.build(&other).expect("compiles");
         assert_ne!(second.program, first.program);
-        pending.expect("a miss").store();
+        pending.expect("a miss").store(&second);
         assert!(read(&entries[0], &key).is_some());
         assert_eq!(fs::read_dir(dir.path().join(".cache/seccomp")).expect("dir").count(), 2);
         let (again, pending) = cache.build(&profile).expect("compiles");
@@ -394,7 +391,7 @@ mod tests {
         fs::write(&entries[0], encode("stale", &filter())).expect("overwrite");
         let (again, pending) = cache.build(&profile).expect("compiles");
         assert_eq!(again.program, first.program);
-        pending.expect("a miss").store();
+        pending.expect("a miss").store(&again);
         assert!(read(&entries[0], &key).is_some());
     }
 }

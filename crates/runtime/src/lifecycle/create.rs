@@ -78,8 +78,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
     match build(&mut undo, &bundle, opts) {
         Ok(created) => {
             undo.disarm();
-            if let Some(pending) = bundle.seccomp_pending.take() {
-                pending.store();
+            if let (Some(pending), Some(filter)) = (bundle.seccomp_pending.take(), &bundle.seccomp) {
+                pending.store(filter);
             }
             Ok(created)
         }

@@ -76,7 +76,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         .map(|(filter, pending)| {
             // The profile compiled at create; here only if the cache lost it.
             if let Some(p) = pending {
-                p.store();
+                p.store(&filter);
             }
             filter
         });
