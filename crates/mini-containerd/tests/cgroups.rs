@@ -171,15 +171,9 @@ fn systemd_cgroup_path_form() {
     let b = env.bundle("b", &["sleep", "1000"], |c| {
         c["linux"]["cgroupsPath"] = json!(format!("mctest.slice:mc:{name}"));
     });
-    let out = env
-        .cmd()
-        .args(["--systemd-cgroup", "create", "--bundle", b.to_str().unwrap(), "c1"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(out.success());
+    assert!(env
+        .quiet(&["--systemd-cgroup", "create", "--bundle", b.to_str().unwrap(), "c1"])
+        .success());
     let scope = cg("memory", &format!("/mctest.slice/mc-{name}.scope"));
     assert!(scope.is_dir(), "{} missing", scope.display());
     env.ok(&["--systemd-cgroup", "delete", "--force", "c1"]);

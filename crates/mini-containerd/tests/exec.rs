@@ -66,16 +66,7 @@ fn exec_runs_in_the_container_cgroups() {
     for line in managed {
         assert!(out.lines().any(|l| l == line), "exec'd process not in {line}: {out}");
     }
-    // Detached, and with no pipe it could keep open.
-    let status = env
-        .cmd()
-        .args(["exec", "-d", "c1", "sleep", "999"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(env.quiet(&["exec", "-d", "c1", "sleep", "999"]).success());
     let ps = env.ok(&["ps", "c1"]);
     assert!(ps.contains("sleep 999"), "ps (the cgroup's processes) misses it: {ps}");
 }
@@ -137,23 +128,10 @@ fn exec_detached_with_pid_file() {
     let env = Env::new();
     running(&env, |_| {});
     let pid_file = env.tmp.path().join("exec.pid");
-    let out = env
-        .cmd()
-        .args([
-            "exec",
-            "-d",
-            "--pid-file",
-            pid_file.to_str().unwrap(),
-            "c1",
-            "sleep",
-            "1000",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(out.success());
+    let pid_path = pid_file.to_str().unwrap();
+    assert!(env
+        .quiet(&["exec", "-d", "--pid-file", pid_path, "c1", "sleep", "1000"])
+        .success());
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
     assert_eq!(comm.trim(), "sleep");

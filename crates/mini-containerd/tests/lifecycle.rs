@@ -579,17 +579,9 @@ fn ambient_capabilities_for_a_non_root_user() {
 fn run_detached() {
     let env = Env::new();
     let b = env.bundle("b", &["sleep", "1000"], |_| {});
-    let out = env
-        .cmd()
-        .args(["run", "-d", "--bundle"])
-        .arg(&b)
-        .arg("c1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(out.success());
+    assert!(env
+        .quiet(&["run", "-d", "--bundle", b.to_str().unwrap(), "c1"])
+        .success());
     assert_eq!(env.status("c1"), "running");
     env.ok(&["delete", "--force", "c1"]);
 }
@@ -665,22 +657,18 @@ fn debug_logs_phase_and_init_step_timings() {
     // after `create` it may wait long, and sheds them.
     assert!(!text.contains("shed_pages"), "{text}");
     let log = env.tmp.path().join("create.log");
-    let status = env
-        .cmd()
-        .args([
+    let log_path = log.to_str().unwrap();
+    assert!(env
+        .quiet(&[
             "--debug",
             "--log",
-            log.to_str().unwrap(),
+            log_path,
             "create",
             "--bundle",
             b.to_str().unwrap(),
-            "t2",
+            "t2"
         ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+        .success());
     env.ok(&["delete", "--force", "t2"]);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("phase init_setup.shed_pages took "), "{text}");

@@ -95,6 +95,18 @@ impl Env {
             .expect("spawn mini-containerd")
     }
 
+    /// Run a subcommand with none of our stdio (a process it leaves running,
+    /// a created or detached container, would hold a pipe open); its status.
+    pub fn quiet(&self, args: &[&str]) -> std::process::ExitStatus {
+        self.cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("spawn mini-containerd")
+    }
+
     /// Run a subcommand that must succeed; returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.exec(args);
